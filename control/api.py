@@ -1,0 +1,91 @@
+"""HTTP handlers of the control API (PROTOCOL.md, "Links" and "Joining")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from control.auth import check_manage
+from control.clock import iso8601
+from control.config import Config
+from control.links import LinkService
+from control.validation import call_type_field, json_object, text_field
+
+CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
+LINKS: web.AppKey[LinkService] = web.AppKey("links", LinkService)
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+def _manage(request: web.Request) -> None:
+    check_manage(request.remote, request.headers.get("Authorization"), request.app[CONFIG].api_key)
+
+
+async def create_link(request: web.Request) -> web.Response:
+    _manage(request)
+    body = await json_object(request)
+    call_type = call_type_field(body)
+    title = text_field(body, "title", required=False, min_len=0, max_len=100) or ""
+    service = request.app[LINKS]
+    token, link = await service.create("audio" if call_type == "audio" else "video", title)
+    return web.json_response(
+        {
+            "token": token,
+            "url": service.url(token),
+            "type": link.type,
+            "title": link.title,
+            "created_at": iso8601(link.created_at),
+            "expires_at": iso8601(link.expires_at),
+            "max_participants": link.max_participants,
+        },
+        status=201,
+        headers={"Location": f"/api/links/{token}"},
+    )
+
+
+async def show_link(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[LINKS].describe(request.match_info["token"]))
+
+
+async def revoke_link(request: web.Request) -> web.Response:
+    _manage(request)
+    await request.app[LINKS].revoke(request.match_info["token"])
+    return web.Response(status=204)
+
+
+async def join_link(request: web.Request) -> web.Response:
+    service = request.app[LINKS]
+    token = request.match_info["token"]
+    await service.find(token)  # a dead link answers 404/410 before the body is judged
+    body = await json_object(request)
+    name = text_field(body, "name", required=True, min_len=1, max_len=64)
+    assert name is not None
+    grant = await service.join(token, name)
+    config = request.app[CONFIG]
+    return web.json_response(
+        {
+            "participant_id": grant.participant_id,
+            "ws_url": f"{config.ws_base_url}/ws/{grant.ticket}",
+            "type": grant.type,
+            "ice_servers": [{"urls": [url]} for url in config.ice_servers],
+        }
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(json.loads(OPENAPI_PATH.read_text()))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/links", create_link)
+    app.router.add_get("/api/links/{token}", show_link)
+    app.router.add_delete("/api/links/{token}", revoke_link)
+    app.router.add_post("/api/links/{token}/join", join_link)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/healthz", healthz)

@@ -1,0 +1,62 @@
+"""The app factory: control plane + SFU node in one aiohttp application."""
+
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from control import web_client
+from control.api import CONFIG, LINKS, add_routes
+from control.clock import Clock, SystemClock
+from control.config import Config
+from control.errors import json_errors
+from control.links import LinkService
+from control.store.base import LinkStore
+from sfu.node import SfuNode
+
+log = logging.getLogger("callsfu")
+
+SFU: web.AppKey[SfuNode] = web.AppKey("sfu", SfuNode)
+
+
+def open_store(config: Config) -> LinkStore:
+    if config.store and config.store.startswith(("redis://", "rediss://", "unix://")):
+        from control.store.redis import RedisStore
+
+        return RedisStore.from_url(config.store)
+    if config.store and not config.store.startswith("sqlite"):
+        raise ValueError(f"--store must be redis://host:port/db or sqlite, not {config.store!r}")
+    from control.store.sqlite import SqliteStore
+
+    return SqliteStore.in_dir(config.data_dir)
+
+
+def create_app(
+    config: Config, *, clock: Clock | None = None, store: LinkStore | None = None
+) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+    app[CONFIG] = config
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        the_store = store if store is not None else open_store(config)
+        await the_store.clear_seats()
+        service = LinkService(config, the_store, clock or SystemClock())
+        node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host)
+        service.media = node
+        app[LINKS] = service
+        app[SFU] = node
+        yield
+        await node.close()
+        await the_store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    add_routes(app)
+    app.router.add_get("/ws/{ticket}", _ws)
+    web_client.add_routes(app)
+    return app
+
+
+async def _ws(request: web.Request) -> web.StreamResponse:
+    return await request.app[SFU].handle_ws(request, request.match_info["ticket"])

@@ -1,0 +1,190 @@
+"""``callsfu``: run the server, and manage call links on a running one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from control.config import DEFAULT_LINK_TTL, MAX_PARTICIPANTS_LIMIT, Config
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+
+
+def _env(flag: str) -> str | None:
+    return os.environ.get("CALLSFU_" + flag.upper().replace("-", "_"))
+
+
+def _env_default(flag: str, default: Any, convert: Callable[[str], Any] = str) -> Any:
+    value = _env(flag)
+    return default if value is None or value == "" else convert(value)
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the control plane and the SFU",
+        description="Run the control plane and the SFU. Every flag can also be set as"
+        " CALLSFU_<FLAG> (--link-ttl is CALLSFU_LINK_TTL).",
+    )
+    p.add_argument("--host", default=_env_default("host", "127.0.0.1"), help="HTTP listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=_env_default("port", 8080, int), help="HTTP listen port (default 8080)")
+    p.add_argument("--data-dir", type=Path, default=_env_default("data-dir", Path("./data"), Path), help="where the embedded SQLite store lives (default ./data)")
+    p.add_argument("--store", default=_env_default("store", None), help="redis://host:port/db to share links between nodes (default: SQLite in --data-dir)")
+    p.add_argument("--link-ttl", type=int, default=_env_default("link-ttl", DEFAULT_LINK_TTL, int), help="seconds a new link stays valid (default 7776000, 90 days)")
+    p.add_argument("--max-participants", type=int, default=_env_default("max-participants", MAX_PARTICIPANTS_LIMIT, int), help="per call, 1 to 32 (default 32)")
+    ice_env = _env("ice-host")
+    p.add_argument("--ice-host", action="append", default=None, help="address offered as an ICE host candidate; repeatable (default: every interface but loopback). --ice-host 127.0.0.1 makes loopback work")
+    p.add_argument("--ice-server", action="append", default=None, help="a STUN/TURN URL handed to clients in ice_servers; repeatable")
+    p.add_argument("--api-key", default=_env_default("api-key", None), help="when set, creating and revoking links needs 'Authorization: Bearer KEY'; when unset, only loopback callers may")
+    p.add_argument("--public-url", default=_env_default("public-url", None), help="base of the link URLs it hands out (default http://HOST:PORT)")
+    p.add_argument("--tls-cert", type=Path, default=_env_default("tls-cert", None, Path), help="certificate (PEM) to serve HTTPS and WSS")
+    p.add_argument("--tls-key", type=Path, default=_env_default("tls-key", None, Path), help="private key (PEM) for --tls-cert")
+    p.add_argument("--log-level", default=_env_default("log-level", "info"), help="debug, info, warning (default info)")
+    p.set_defaults(func=_serve, ice_env=ice_env)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    ice_hosts = args.ice_host or [h for h in (args.ice_env or "").replace(",", " ").split() if h]
+    ice_servers = args.ice_server or [u for u in (_env("ice-server") or "").replace(",", " ").split() if u]
+    try:
+        config = Config(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            store=args.store,
+            link_ttl=args.link_ttl,
+            max_participants=args.max_participants,
+            ice_host=ice_hosts,
+            ice_servers=ice_servers,
+            api_key=args.api_key,
+            public_url=args.public_url,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
+    except ValueError as exc:
+        print(f"callsfu: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    from aiohttp import web
+
+    from control.app import create_app
+
+    ssl_context = None
+    if config.tls_cert and config.tls_key:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+    import uvloop
+
+    print(f"callsfu serving on {config.base_url}  (open it in a browser, or: callsfu link create --type video)", flush=True)
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        ssl_context=ssl_context,
+        print=None,
+        loop=uvloop.new_event_loop(),
+        handle_signals=True,
+    )
+    return 0
+
+
+# -- link management over HTTP ------------------------------------------------------
+def _request(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(args.server.rstrip("/") + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if args.api_key:
+        req.add_header("Authorization", f"Bearer {args.api_key}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, {"error": {"code": "http_error", "message": raw.decode(errors="replace")}}
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"callsfu: cannot reach {args.server} ({exc.reason}); is `callsfu serve` running? Pass --server URL.")
+
+
+def _print(status: int, payload: Any) -> int:
+    if status >= 400:
+        err = (payload or {}).get("error", {})
+        print(f"callsfu: {err.get('message', 'request failed')} ({err.get('code', status)})", file=sys.stderr)
+        return 1
+    if payload is not None:
+        print(json.dumps(payload, indent=2))
+    return 0
+
+
+def _link_create(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"type": args.type}
+    if args.title:
+        body["title"] = args.title
+    return _print(*_request(args, "POST", "/api/links", body))
+
+
+def _link_show(args: argparse.Namespace) -> int:
+    return _print(*_request(args, "GET", f"/api/links/{args.token}"))
+
+
+def _link_revoke(args: argparse.Namespace) -> int:
+    status, payload = _request(args, "DELETE", f"/api/links/{args.token}")
+    code = _print(status, payload)
+    if code == 0:
+        print("revoked: new joins are refused and everyone in the call was disconnected")
+    return code
+
+
+def _link_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("link", help="create, show or revoke call links on a running server", description="Manage call links on a running callsfu server over its HTTP API.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", default=_env_default("server", DEFAULT_SERVER), help=f"server base URL (default {DEFAULT_SERVER}; env CALLSFU_SERVER)")
+    common.add_argument("--api-key", default=_env_default("api-key", None), help="the server's --api-key, if it has one (env CALLSFU_API_KEY)")
+    lsub = p.add_subparsers(dest="link_command", required=True, metavar="{create,show,revoke}")
+    c = lsub.add_parser("create", parents=[common], help="create a call link", description="Create a call link and print it as JSON (its url is what you share).")
+    c.add_argument("--type", choices=["audio", "video"], required=True, help="audio or video call")
+    c.add_argument("--title", default=None, help="optional title, at most 100 characters")
+    c.set_defaults(func=_link_create)
+    s = lsub.add_parser("show", parents=[common], help="show a link and who is in its call", description="Show a call link: type, title, expiry and how many people are in the call now.")
+    s.add_argument("token", help="the link's token (the last part of its URL)")
+    s.set_defaults(func=_link_show)
+    r = lsub.add_parser("revoke", parents=[common], help="revoke a link at once", description="Revoke a call link: new joins are refused and the call ends for everyone in it.")
+    r.add_argument("token", help="the link's token (the last part of its URL)")
+    r.set_defaults(func=_link_revoke)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from benchmarks import loadtest
+
+    return loadtest.main(args.bench_args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callsfu", description="Call links on a Python SFU that forwards RTP without transcoding.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,link,bench}")
+    _serve_parser(sub)
+    _link_parser(sub)
+    b = sub.add_parser("bench", help="load-test the SFU (same as python -m benchmarks.loadtest)", add_help=False)
+    b.add_argument("bench_args", nargs=argparse.REMAINDER)
+    b.set_defaults(func=_bench)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Server settings: one dataclass, filled from flags or ``CALLSFU_*`` variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_LINK_TTL = 90 * 24 * 3600
+TICKET_TTL = 30.0
+MAX_PARTICIPANTS_LIMIT = 32
+
+
+@dataclass(slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./data")
+    store: str | None = None  # None: SQLite in data_dir; or redis://host:port/db
+    link_ttl: int = DEFAULT_LINK_TTL
+    max_participants: int = MAX_PARTICIPANTS_LIMIT
+    ice_host: list[str] = field(default_factory=list)
+    ice_servers: list[str] = field(default_factory=list)  # STUN/TURN URLs handed to clients
+    api_key: str | None = None
+    public_url: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    ticket_ttl: float = TICKET_TTL
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_participants <= MAX_PARTICIPANTS_LIMIT:
+            raise ValueError(
+                f"--max-participants must be between 1 and {MAX_PARTICIPANTS_LIMIT},"
+                f" not {self.max_participants}"
+            )
+        if self.link_ttl < 1:
+            raise ValueError(f"--link-ttl must be a positive number of seconds, not {self.link_ttl}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together: give both or neither")
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def ws_base_url(self) -> str:
+        base = self.base_url
+        return "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]

@@ -1,0 +1,3 @@
+from control.store.base import LinkRecord, LinkStore, SeatRecord
+
+__all__ = ["LinkRecord", "LinkStore", "SeatRecord"]

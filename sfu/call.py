@@ -1,0 +1,97 @@
+"""One call on this node: who is in it, what they publish, who watches what."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+from sfu.admission import Admission
+from sfu.routing.forwarder import Forwarder, Inbound
+from sfu.routing.layout import TrackKey
+from sfu.rtc.sink import TransportSink
+
+if TYPE_CHECKING:
+    from sfu.session import Session
+
+log = logging.getLogger("callsfu.sfu")
+
+KEYFRAME_POLL = 0.1  # seconds between retries of throttled keyframe requests
+
+
+class Call:
+    def __init__(self, first: Admission) -> None:
+        self.call_id = first.call_id
+        self.type = first.call_type
+        self.title = first.title
+        self.max_participants = first.max_participants
+        self.sessions: dict[str, Session] = {}
+        self.forwarder: Forwarder[TransportSink] = Forwarder()
+        self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
+        self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
+        self.ended = False
+        self._keyframe_task = asyncio.get_running_loop().create_task(self._keyframe_loop())
+
+    # -- membership ---------------------------------------------------------
+    def roster(self, exclude: str) -> list[dict[str, str]]:
+        return [
+            {"id": s.admission.participant_id, "name": s.admission.name}
+            for pid, s in self.sessions.items()
+            if pid != exclude
+        ]
+
+    def join(self, session: Session) -> None:
+        pid = session.admission.participant_id
+        for other in self.sessions.values():
+            other.send(
+                {"type": "participant_joined", "participant": {"id": pid, "name": session.admission.name}}
+            )
+        self.sessions[pid] = session
+
+    def leave(self, session: Session) -> None:
+        pid = session.admission.participant_id
+        if self.sessions.get(pid) is not session:
+            return
+        del self.sessions[pid]
+        for key in [k for k in self.inbounds if k.participant_id == pid]:
+            inbound = self.inbounds.pop(key)
+            self.receivers.pop(key, None)
+            for outlet in list(inbound.outlets):
+                self.forwarder.attach(outlet, None, time.monotonic())
+        for other in self.sessions.values():
+            other.send({"type": "participant_left", "participant_id": pid})
+            other.tracks_changed()
+
+    def close(self) -> None:
+        self._keyframe_task.cancel()
+
+    # -- media ------------------------------------------------------------------
+    def publish(self, inbound: Inbound[TransportSink], receiver: RTCRtpReceiver) -> None:
+        if inbound.key.participant_id not in self.sessions:
+            return
+        self.inbounds[inbound.key] = inbound
+        self.receivers[inbound.key] = receiver
+        for pid, other in self.sessions.items():
+            if pid != inbound.key.participant_id:
+                other.tracks_changed()
+
+    def tracks_for(self, participant_id: str) -> list[TrackKey]:
+        """What ``participant_id`` should receive: everyone else's tracks, in join order."""
+        order = {pid: i for i, pid in enumerate(self.sessions)}
+        keys = [k for k in self.inbounds if k.participant_id != participant_id and k.participant_id in order]
+        return sorted(keys, key=lambda k: (order[k.participant_id], k.kind))
+
+    def request_keyframe(self, inbound: Inbound[Any]) -> None:
+        receiver = self.receivers.get(inbound.key)
+        if receiver is None or inbound.media_ssrc is None:
+            return
+        asyncio.get_running_loop().create_task(receiver._send_rtcp_pli(inbound.media_ssrc))
+
+    async def _keyframe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(KEYFRAME_POLL)
+            for inbound in self.forwarder.due_keyframes(list(self.inbounds.values()), time.monotonic()):
+                self.request_keyframe(inbound)

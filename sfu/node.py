@@ -1,0 +1,78 @@
+"""An SFU node: the calls it hosts and the WebSocket that admits participants."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from sfu.admission import Gatekeeper
+from sfu.call import Call
+from sfu.rtc.ice import use_host_addresses
+from sfu.session import Session
+from sfu.signaling.messages import MAX_MESSAGE
+
+log = logging.getLogger("callsfu.sfu")
+
+HEARTBEAT = 2.0  # seconds; a client that stops answering pings is gone within ~3 s
+
+
+class SfuNode:
+    def __init__(self, gatekeeper: Gatekeeper, ice_hosts: list[str]) -> None:
+        self.gatekeeper = gatekeeper
+        self.calls: dict[str, Call] = {}
+        use_host_addresses(ice_hosts)
+
+    def participants(self, call_id: str) -> int:
+        call = self.calls.get(call_id)
+        return 0 if call is None else len(call.sessions)
+
+    async def handle_ws(self, request: web.Request, ticket: str) -> web.StreamResponse:
+        admission = await self.gatekeeper.redeem(ticket)
+        if admission is None:
+            return web.json_response(
+                {
+                    "error": {
+                        "code": "forbidden",
+                        "message": "This join ticket is unknown, used or expired; join again with POST /api/links/TOKEN/join.",
+                    }
+                },
+                status=403,
+            )
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
+        try:
+            await ws.prepare(request)
+        except Exception:
+            await self.gatekeeper.release(admission)
+            raise
+        call = self.calls.get(admission.call_id)
+        if call is None:
+            call = self.calls[admission.call_id] = Call(admission)
+        session = Session(admission, ws, call)
+        try:
+            await session.run()
+        except Exception:
+            log.exception("session %s failed", admission.participant_id)
+        finally:
+            await session.close()
+            await self.gatekeeper.release(admission)
+            if not call.sessions and self.calls.get(call.call_id) is call:
+                call.close()
+                del self.calls[call.call_id]
+        return ws
+
+    async def end_call(self, call_id: str, reason: str) -> None:
+        """End a call for everyone (the link was revoked)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        call.ended = True
+        sessions = list(call.sessions.values())
+        for session in sessions:
+            session.send({"type": "ended", "reason": reason})
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+    async def close(self) -> None:
+        for call_id in list(self.calls):
+            await self.end_call(call_id, "server_shutdown")

@@ -1,0 +1,175 @@
+"""The forwarding core of a call (sans-IO).
+
+Packets and the current time go in; ``(sink, packet)`` pairs to send and
+keyframe requests come out. No sockets, clocks or aiortc here: the glue in
+``sfu/rtc`` decrypts, calls in, and encrypts and sends what comes out. A sink
+is whatever object the glue attached to an outlet; the core never calls it.
+
+Vocabulary:
+- an :class:`Inbound` is one track a participant publishes (its RTP stream);
+- an :class:`Outlet` is one m-section of a subscriber's connection, fed by at
+  most one Inbound at a time, with its own :class:`Rewriter` (SSRC, payload
+  type, sequence numbers, timestamps, header extensions of that subscriber).
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from sfu.core.cache import PacketCache
+from sfu.core.extensions import Ext
+from sfu.core.packet import RtpView, is_vp8_keyframe_start
+from sfu.core.rewriter import Rewriter
+from sfu.core.throttle import KeyframeThrottle
+from sfu.routing.layout import Kind, TrackKey
+
+S = TypeVar("S")
+
+VIDEO_CACHE = 512
+AUDIO_CACHE = 128
+
+
+class Outlet(Generic[S]):
+    __slots__ = ("kind", "sink", "rewriter", "source", "waiting_keyframe")
+
+    def __init__(self, kind: Kind, sink: S) -> None:
+        self.kind = kind
+        self.sink = sink
+        self.rewriter: Rewriter | None = None  # set once the subscriber's connection is up
+        self.source: Inbound[S] | None = None
+        self.waiting_keyframe = False
+
+
+class Inbound(Generic[S]):
+    __slots__ = (
+        "key",
+        "kinds_by_id",
+        "payload_type",
+        "cache",
+        "outlets",
+        "throttle",
+        "media_ssrc",
+        "last_abs_send_time",
+        "packets_in",
+        "packets_out",
+    )
+
+    def __init__(self, key: TrackKey, payload_type: int, kinds_by_id: dict[int, Ext]) -> None:
+        self.key = key
+        self.payload_type = payload_type
+        self.kinds_by_id = kinds_by_id
+        self.cache = PacketCache(VIDEO_CACHE if key.kind == "video" else AUDIO_CACHE)
+        self.outlets: list[Outlet[S]] = []
+        self.throttle = KeyframeThrottle()
+        self.media_ssrc: int | None = None
+        self.last_abs_send_time = 0
+        self.packets_in = 0
+        self.packets_out = 0
+
+    @property
+    def kind(self) -> Kind:
+        return self.key.kind
+
+
+class Forwarder(Generic[S]):
+    """Routes one call's packets; holds no I/O."""
+
+    def __init__(self) -> None:
+        self.dropped = 0  # malformed or unexpected packets
+
+    # -- hot path ----------------------------------------------------------
+    def on_rtp(self, inbound: Inbound[S], data: bytes, abs_send_time: int) -> list[tuple[S, bytes]]:
+        """A decrypted RTP packet from ``inbound``'s publisher: what to send to whom."""
+        try:
+            view = RtpView.parse(data, inbound.kinds_by_id)
+        except ValueError:
+            self.dropped += 1
+            return []
+        if view.payload_type != inbound.payload_type:
+            self.dropped += 1  # RTX or an unnegotiated payload: not forwarded as media
+            return []
+        inbound.media_ssrc = view.ssrc
+        inbound.last_abs_send_time = abs_send_time
+        inbound.packets_in += 1
+        keyframe = inbound.key.kind == "video" and is_vp8_keyframe_start(view.payload)
+        inbound.cache.put(view, keyframe)
+        out: list[tuple[S, bytes]] = []
+        for outlet in inbound.outlets:
+            rewriter = outlet.rewriter
+            if rewriter is None:
+                continue
+            if outlet.waiting_keyframe:
+                if not keyframe:
+                    continue
+                outlet.waiting_keyframe = False
+            out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+        inbound.packets_out += len(out)
+        return out
+
+    # -- who watches whom ----------------------------------------------------
+    def attach(self, outlet: Outlet[S], inbound: Inbound[S] | None, now: float) -> tuple[list[tuple[S, bytes]], bool]:
+        """Feed ``outlet`` from ``inbound`` (None: nothing). Returns packets to
+        send at once (a replay from the last keyframe) and whether the
+        publisher should be asked for a keyframe now."""
+        if outlet.source is inbound:
+            return [], False
+        if outlet.source is not None:
+            outlet.source.outlets.remove(outlet)
+        outlet.source = inbound
+        outlet.waiting_keyframe = False
+        if inbound is None:
+            return [], False
+        inbound.outlets.append(outlet)
+        if outlet.rewriter is None:
+            return [], False
+        outlet.rewriter.switch_source()
+        return self._start(outlet, inbound, now)
+
+    def ready(self, outlet: Outlet[S], rewriter: Rewriter, now: float) -> tuple[list[tuple[S, bytes]], bool]:
+        """The subscriber's connection is up and negotiated: start sending."""
+        outlet.rewriter = rewriter
+        if outlet.source is None:
+            return [], False
+        return self._start(outlet, outlet.source, now)
+
+    def _start(self, outlet: Outlet[S], inbound: Inbound[S], now: float) -> tuple[list[tuple[S, bytes]], bool]:
+        if inbound.kind != "video":
+            return [], False
+        assert outlet.rewriter is not None
+        replay = inbound.cache.since_last_keyframe()
+        if replay:
+            abs_time = inbound.last_abs_send_time
+            return [(outlet.sink, outlet.rewriter.rewrite(v, abs_time)) for v in replay], False
+        outlet.waiting_keyframe = True
+        return [], self._keyframe_allowed(inbound, now)
+
+    # -- feedback from subscribers ----------------------------------------------
+    def on_nack(self, outlet: Outlet[S], lost: list[int]) -> list[tuple[S, bytes]]:
+        inbound, rewriter = outlet.source, outlet.rewriter
+        if inbound is None or rewriter is None:
+            return []
+        out: list[tuple[S, bytes]] = []
+        for seq in lost:
+            original = rewriter.original_sequence_number(seq)
+            view = None if original is None else inbound.cache.get(original)
+            if view is None:
+                continue
+            packet = rewriter.rtx(view, inbound.last_abs_send_time)
+            if packet is not None:
+                out.append((outlet.sink, packet))
+        return out
+
+    def on_picture_loss(self, outlet: Outlet[S], now: float) -> Inbound[S] | None:
+        """A subscriber sent PLI/FIR: the inbound to ask for a keyframe, if not throttled."""
+        inbound = outlet.source
+        if inbound is None or inbound.kind != "video":
+            return None
+        return inbound if self._keyframe_allowed(inbound, now) else None
+
+    def due_keyframes(self, inbounds: list[Inbound[S]], now: float) -> list[Inbound[S]]:
+        """Requests refused by the throttle earlier that may go out now."""
+        return [i for i in inbounds if i.throttle.due(now)]
+
+    @staticmethod
+    def _keyframe_allowed(inbound: Inbound[S], now: float) -> bool:
+        return inbound.throttle.allow(now)
