@@ -1,0 +1,104 @@
+"""Ring buffer of a publisher stream's recent packets, for NACK and keyframes.
+
+Keyed by the publisher's 16-bit sequence number: slot ``seq % capacity``;
+`get` checks the stored packet really has the requested sequence number, so
+a slot overwritten by a newer (or wrapped) packet is a miss, never a wrong
+packet.
+"""
+
+from __future__ import annotations
+
+from .packet import RtpView
+
+__all__ = ["PacketCache", "VIDEO_CAPACITY", "AUDIO_CAPACITY"]
+
+VIDEO_CAPACITY = 512
+AUDIO_CAPACITY = 128
+
+
+def _newer(a: int, b: int) -> bool:
+    """True if 16-bit sequence number `a` comes after `b` (RFC 1982)."""
+    return 0 < ((a - b) & 0xFFFF) < 0x8000
+
+
+class PacketCache:
+    """The last `capacity` packets of one publisher stream."""
+
+    __slots__ = ("capacity", "_slots", "_newest", "_keyframe")
+
+    capacity: int
+    _slots: list[RtpView | None]
+    _newest: int | None
+    _keyframe: int | None
+
+    def __init__(self, capacity: int) -> None:
+        if not 1 <= capacity <= 0x8000:
+            raise ValueError(f"cache capacity must be 1..32768, got {capacity}")
+        self.capacity = capacity
+        self._slots = [None] * capacity
+        self._newest = None  # highest sequence number stored
+        self._keyframe = None  # sequence number of the latest keyframe start
+
+    def put(self, view: RtpView, keyframe_start: bool = False) -> None:
+        """Store `view`, replacing whatever occupied its slot.
+
+        A packet more than `capacity` behind the newest one is taken as a
+        discontinuity (the publisher's sequence numbers jumped) and becomes
+        the newest.
+        """
+        seq = view.sequence_number
+        self._slots[seq % self.capacity] = view
+        newest = self._newest
+        if (
+            newest is None
+            or _newer(seq, newest)
+            or ((newest - seq) & 0xFFFF) >= self.capacity
+        ):
+            self._newest = seq
+        if keyframe_start:
+            kf = self._keyframe
+            if kf is None or not _newer(kf, seq) or self.get(kf) is None:
+                self._keyframe = seq
+
+    def get(self, seq: int) -> RtpView | None:
+        """The cached packet with publisher sequence number `seq`, if any."""
+        view = self._slots[seq % self.capacity]
+        if view is not None and view.sequence_number == seq:
+            return view
+        return None
+
+    @property
+    def newest(self) -> int | None:
+        """Highest sequence number stored (None when empty)."""
+        return self._newest
+
+    @property
+    def last_keyframe(self) -> int | None:
+        """Sequence number of the most recent keyframe start put (or None)."""
+        return self._keyframe
+
+    def since_last_keyframe(self) -> list[RtpView]:
+        """Cached packets from the last keyframe start to the newest, in order.
+
+        Packets missing in between (lost, not yet repaired) are skipped. []
+        if no keyframe start was put or it is no longer in the cache.
+        """
+        kf = self._keyframe
+        newest = self._newest
+        if kf is None or newest is None or self.get(kf) is None:
+            return []
+        count = ((newest - kf) & 0xFFFF) + 1
+        if count > self.capacity:
+            return []
+        out: list[RtpView] = []
+        for i in range(count):
+            view = self.get((kf + i) & 0xFFFF)
+            if view is not None:
+                out.append(view)
+        return out
+
+    def clear(self) -> None:
+        """Forget everything (the publisher stream restarted)."""
+        self._slots = [None] * self.capacity
+        self._newest = None
+        self._keyframe = None

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from sfu.core.cache import AUDIO_CAPACITY, VIDEO_CAPACITY, PacketCache
+from sfu.core.packet import RtpView
+
+
+def view(seq: int) -> RtpView:
+    data = struct.pack("!BBHII", 0x80, 96, seq, seq * 10, 1) + b"p"
+    return RtpView(96, False, seq, seq * 10, 1, b"p", None, None, data)
+
+
+def seqs(views: list[RtpView]) -> list[int]:
+    return [v.sequence_number for v in views]
+
+
+def test_defaults() -> None:
+    assert (VIDEO_CAPACITY, AUDIO_CAPACITY) == (512, 128)
+
+
+def test_put_get_and_overwrite() -> None:
+    cache = PacketCache(8)
+    assert cache.get(3) is None
+    for s in range(20):
+        cache.put(view(s))
+    assert cache.get(19) is not None and cache.get(19).sequence_number == 19  # type: ignore[union-attr]
+    assert cache.get(12) is not None
+    assert cache.get(11) is None  # overwritten by 19: same slot, other seq
+    assert cache.newest == 19
+
+
+def test_get_checks_the_stored_sequence_number_across_wrap() -> None:
+    cache = PacketCache(10)  # 65536 is not a multiple of 10
+    for s in (65534, 65535, 0, 1):
+        cache.put(view(s))
+    assert seqs([cache.get(s) for s in (65534, 65535, 0, 1)]) == [65534, 65535, 0, 1]  # type: ignore[misc]
+    assert cache.get(65526) is None and cache.get(11) is None
+    assert cache.newest == 1
+
+
+def test_since_last_keyframe_in_order_skipping_losses() -> None:
+    cache = PacketCache(16)
+    assert cache.since_last_keyframe() == []
+    for s in (65530, 65531):
+        cache.put(view(s))
+    cache.put(view(65532), keyframe_start=True)
+    for s in (65533, 65535, 1, 0, 2):  # 65534 lost, 0/1 reordered
+        cache.put(view(s))
+    assert cache.last_keyframe == 65532
+    assert seqs(cache.since_last_keyframe()) == [65532, 65533, 65535, 0, 1, 2]
+
+
+def test_newer_keyframe_replaces_older_but_not_the_reverse() -> None:
+    cache = PacketCache(32)
+    cache.put(view(10), keyframe_start=True)
+    cache.put(view(20), keyframe_start=True)
+    cache.put(view(15), keyframe_start=True)  # late retransmission of an older one
+    cache.put(view(21))
+    assert cache.last_keyframe == 20
+    assert seqs(cache.since_last_keyframe()) == [20, 21]
+
+
+def test_keyframe_evicted() -> None:
+    cache = PacketCache(8)
+    cache.put(view(100), keyframe_start=True)
+    for s in range(101, 108):
+        cache.put(view(s))
+    assert len(cache.since_last_keyframe()) == 8
+    cache.put(view(108))  # overwrites 100
+    assert cache.since_last_keyframe() == []
+    cache.put(view(109), keyframe_start=True)
+    assert seqs(cache.since_last_keyframe()) == [109]
+
+
+def test_sequence_jump_is_a_discontinuity() -> None:
+    cache = PacketCache(8)
+    cache.put(view(1000), keyframe_start=True)
+    cache.put(view(40000), keyframe_start=True)  # "older" by 16-bit arithmetic, far away
+    cache.put(view(40001))
+    assert cache.newest == 40001
+    assert seqs(cache.since_last_keyframe()) == [40000, 40001]
+
+
+def test_clear() -> None:
+    cache = PacketCache(4)
+    cache.put(view(1), keyframe_start=True)
+    cache.clear()
+    assert cache.get(1) is None and cache.newest is None and cache.since_last_keyframe() == []
+
+
+@pytest.mark.parametrize("capacity", [0, -1, 0x8001])
+def test_bad_capacity(capacity: int) -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        PacketCache(capacity)
