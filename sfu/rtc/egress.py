@@ -68,6 +68,8 @@ def hook_sender(
 
     async def send(parameters: RTCRtpSendParameters) -> None:
         await original_send(parameters)
+        if outlet.rewriter is not None:
+            return  # aiortc calls send() again on every renegotiation; it only starts once
         packets, want_keyframe = forwarder.ready(outlet, rewriter_for(sender, parameters), time.monotonic())
         for sink, packet in packets:
             sink.send(packet)

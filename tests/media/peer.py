@@ -1,0 +1,295 @@
+"""A real WebRTC participant for tests, built on aiortc.
+
+It joins through the public API and signaling of PROTOCOL.md, publishes a
+solid-colour VP8 video and an Opus tone that identify it, decodes what it
+receives, and keys everything on ``mid`` and the latest ``tracks`` snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from av import AudioFrame, VideoFrame
+
+from sfu.rtc.ice import use_host_addresses
+
+use_host_addresses(["127.0.0.1"])  # test peers offer loopback only, like the server
+
+COLOURS: list[tuple[int, int, int]] = [
+    (230, 40, 40), (40, 200, 40), (40, 60, 230), (230, 220, 40),
+    (220, 40, 220), (40, 220, 220), (240, 140, 20), (140, 60, 200),
+]
+WIDTH, HEIGHT = 160, 120
+
+
+def tone_of(index: int) -> float:
+    return 300.0 + 50.0 * index
+
+
+class ColourTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, rgb: tuple[int, int, int], fps: int = 15) -> None:
+        super().__init__()
+        self.fps = fps
+        self._start: float | None = None
+        self._count = 0
+        img = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+        img[:, :] = rgb
+        self._img = img
+
+    async def recv(self) -> VideoFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._count += 1
+            await asyncio.sleep(max(0.0, self._start + self._count / self.fps - time.monotonic()))
+        frame = VideoFrame.from_ndarray(self._img, format="rgb24")
+        frame.pts = self._count * (90000 // self.fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    kind = "audio"
+    RATE = 48000
+    SAMPLES = 960
+
+    def __init__(self, frequency: float) -> None:
+        super().__init__()
+        self.frequency = frequency
+        self._start: float | None = None
+        self._pts = 0
+
+    async def recv(self) -> AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += self.SAMPLES
+            await asyncio.sleep(max(0.0, self._start + self._pts / self.RATE - time.monotonic()))
+        t = (self._pts + np.arange(self.SAMPLES)) / self.RATE
+        samples = (np.sin(2 * np.pi * self.frequency * t) * 8000).astype(np.int16)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, self.RATE)
+        return frame
+
+
+@dataclass
+class Received:
+    """What one subscribe ``mid`` has delivered (decoded)."""
+
+    kind: str
+    frames: int = 0
+    first_at: float | None = None
+    colour: tuple[float, float, float] | None = None
+    samples: list[np.ndarray] = field(default_factory=list)
+
+    def tone(self) -> float | None:
+        if not self.samples:
+            return None
+        data = np.concatenate(self.samples[-20:]).astype(np.float64)
+        if len(data) < 4800 or not np.any(data):
+            return None
+        spectrum = np.abs(np.fft.rfft(data * np.hanning(len(data))))
+        return float(np.argmax(spectrum) * 48000 / len(data))
+
+
+def nearest_colour(rgb: tuple[float, float, float]) -> int:
+    return int(np.argmin([np.linalg.norm(np.subtract(rgb, c)) for c in COLOURS]))
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+
+class Peer:
+    def __init__(
+        self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
+        *, video: bool = True, audio: bool = True, decode: bool = True,
+    ) -> None:
+        self.http, self.base_url, self.token, self.name, self.index = http, base_url, token, name, index
+        self.send_video, self.send_audio, self.decode = video, audio, decode
+        self.participant_id = ""
+        self.welcome: dict[str, Any] = {}
+        self.roster: dict[str, str] = {}
+        self.tracks: dict[str, tuple[str, str]] = {}  # mid -> (participant_id, kind)
+        self.received: dict[str, Received] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.ended: str | None = None
+        self.publish_pc: RTCPeerConnection | None = None
+        self.subscribe_pc: RTCPeerConnection | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.connected_at: float | None = None
+        self._publish_answer: asyncio.Future[str] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._lock = asyncio.Lock()
+
+    # -- joining -----------------------------------------------------------------
+    async def join(self) -> None:
+        async with self.http.post(f"{self.base_url}/api/links/{self.token}/join", json={"name": self.name}) as resp:
+            body = await resp.json()
+            if resp.status != 200:
+                raise JoinRefused(resp.status, body["error"]["code"])
+        self.participant_id = body["participant_id"]
+        self.ws = await self.http.ws_connect(body["ws_url"])
+        self.connected_at = time.monotonic()
+        self.welcome = json.loads((await self.ws.receive(timeout=5)).data)
+        assert self.welcome["type"] == "welcome", self.welcome
+        self.roster = {p["id"]: p["name"] for p in self.welcome["participants"]}
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read()))
+        if self.send_audio or self.send_video:
+            await self.publish()
+
+    async def publish(self) -> None:
+        pc = self.publish_pc = new_pc()
+        if self.send_audio:
+            t = pc.addTransceiver(ToneTrack(tone_of(self.index)), direction="sendonly")
+            t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
+        if self.send_video:
+            t = pc.addTransceiver(ColourTrack(COLOURS[self.index % len(COLOURS)]), direction="sendonly")
+            t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")])
+        await pc.setLocalDescription(await pc.createOffer())
+        self._publish_answer = asyncio.get_running_loop().create_future()
+        await self.send({"type": "publish", "sdp": pc.localDescription.sdp})
+        sdp = await asyncio.wait_for(self._publish_answer, 10)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send_str(json.dumps(message))
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            m = json.loads(msg.data)
+            self.messages.append(m)
+            kind = m["type"]
+            if kind == "publish_answer" and self._publish_answer and not self._publish_answer.done():
+                self._publish_answer.set_result(m["sdp"])
+            elif kind == "subscribe":
+                async with self._lock:
+                    await self._answer(m["sdp"])
+            elif kind == "tracks":
+                self.tracks = {t["mid"]: (t["participant_id"], t["kind"]) for t in m["tracks"]}
+            elif kind == "participant_joined":
+                self.roster[m["participant"]["id"]] = m["participant"]["name"]
+            elif kind == "participant_left":
+                self.roster.pop(m["participant_id"], None)
+            elif kind == "error":
+                self.errors.append(m)
+            elif kind == "ended":
+                self.ended = m["reason"]
+
+    async def _answer(self, sdp: str) -> None:
+        if self.subscribe_pc is None:
+            self.subscribe_pc = pc = new_pc()
+
+            @pc.on("track")
+            def on_track(track: MediaStreamTrack) -> None:
+                transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+                self._tasks.append(asyncio.get_running_loop().create_task(self._consume(transceiver.mid, track)))
+
+        pc = self.subscribe_pc
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
+
+    async def _consume(self, mid: str, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except Exception:
+                return
+            rec = self.received.get(mid)
+            if rec is None:
+                rec = self.received[mid] = Received(track.kind)
+            rec.frames += 1
+            if rec.first_at is None:
+                rec.first_at = time.monotonic()
+            if isinstance(frame, VideoFrame):
+                if rec.frames % 3 == 1:
+                    rgb = frame.to_ndarray(format="rgb24")
+                    rec.colour = tuple(float(x) for x in rgb.reshape(-1, 3).mean(axis=0))  # type: ignore[assignment]
+            elif isinstance(frame, AudioFrame):
+                channels = len(frame.layout.channels) if not frame.format.is_planar else 1
+                rec.samples.append(frame.to_ndarray()[0][::channels])
+                del rec.samples[:-40]
+
+    # -- what arrived --------------------------------------------------------------
+    def mids_of(self, participant_id: str, kind: str) -> list[str]:
+        return [mid for mid, (pid, k) in self.tracks.items() if pid == participant_id and k == kind]
+
+    def sees(self, other: Peer) -> bool:
+        """Decoded video in ``other``'s colour on the mid ``tracks`` says is theirs."""
+        for mid in self.mids_of(other.participant_id, "video"):
+            rec = self.received.get(mid)
+            if rec and rec.colour is not None and nearest_colour(rec.colour) == other.index % len(COLOURS):
+                return True
+        return False
+
+    def hears(self, other: Peer) -> bool:
+        """Decoded audio with ``other``'s tone on the mid ``tracks`` says is theirs."""
+        for mid in self.mids_of(other.participant_id, "audio"):
+            rec = self.received.get(mid)
+            tone = rec.tone() if rec else None
+            if tone is not None and abs(tone - tone_of(other.index)) < 15:
+                return True
+        return False
+
+    # -- leaving ----------------------------------------------------------------------
+    async def leave(self) -> None:
+        if self.ws is not None and not self.ws.closed:
+            await self.send({"type": "leave"})
+        await self.close()
+
+    async def vanish(self) -> None:
+        """Disappear without a word: the socket is torn down, media stops."""
+        if self.ws is not None:
+            transport = self.ws._response.connection.transport if self.ws._response.connection else None
+            if transport is not None:
+                transport.abort()
+        await self.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await pc.close()
+        if self.ws is not None and not self.ws.closed:
+            await self.ws.close()
+
+
+class JoinRefused(Exception):
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(f"{status} {code}")
+        self.status, self.code = status, code
+
+
+async def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(interval)
+    return bool(predicate())

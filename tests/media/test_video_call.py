@@ -1,0 +1,42 @@
+"""Video calls with real aiortc peers through a real ``callsfu serve``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from tests.media.conftest import Server, new_link
+from tests.media.peer import Peer, wait_for
+
+
+async def test_video_call_of_four_everyone_sees_and_hears_the_right_people(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    token = await new_link(http, server)
+    peers = [Peer(http, server.url, token, f"person {i}", i) for i in range(4)]
+    try:
+        for p in peers:
+            await p.join()
+
+        def all_ok() -> bool:
+            return all(a.sees(b) and a.hears(b) for a in peers for b in peers if a is not b)
+
+        ok = await wait_for(all_ok, 20)
+        report = {
+            a.name: {b.name: (a.sees(b), a.hears(b)) for b in peers if b is not a} for a in peers
+        }
+        detail = {
+            a.name: {mid: (a.tracks.get(mid), r.kind, r.frames, r.tone() if r.kind == "audio" else r.colour)
+                     for mid, r in a.received.items()} for a in peers
+        }
+        assert ok, (report, detail)
+        for a in peers:
+            assert a.errors == []
+            # each mid of a's subscribe connection carries exactly one other participant's track
+            assert sorted(a.tracks.values()) == sorted(
+                (b.participant_id, k) for b in peers if b is not a for k in ("audio", "video")
+            )
+            assert set(a.roster) == {b.participant_id for b in peers if b is not a}
+    finally:
+        await asyncio.gather(*(p.leave() for p in peers), return_exceptions=True)
