@@ -17,6 +17,11 @@ def seqs(views: list[RtpView]) -> list[int]:
     return [v.sequence_number for v in views]
 
 
+def cached(cache: PacketCache, seq: int) -> int | None:
+    found = cache.get(seq)
+    return None if found is None else found.sequence_number
+
+
 def test_defaults() -> None:
     assert (VIDEO_CAPACITY, AUDIO_CAPACITY) == (512, 128)
 
@@ -26,8 +31,7 @@ def test_put_get_and_overwrite() -> None:
     assert cache.get(3) is None
     for s in range(20):
         cache.put(view(s))
-    assert cache.get(19) is not None and cache.get(19).sequence_number == 19  # type: ignore[union-attr]
-    assert cache.get(12) is not None
+    assert (cached(cache, 19), cached(cache, 12)) == (19, 12)
     assert cache.get(11) is None  # overwritten by 19: same slot, other seq
     assert cache.newest == 19
 
@@ -36,7 +40,7 @@ def test_get_checks_the_stored_sequence_number_across_wrap() -> None:
     cache = PacketCache(10)  # 65536 is not a multiple of 10
     for s in (65534, 65535, 0, 1):
         cache.put(view(s))
-    assert seqs([cache.get(s) for s in (65534, 65535, 0, 1)]) == [65534, 65535, 0, 1]  # type: ignore[misc]
+    assert [cached(cache, s) for s in (65534, 65535, 0, 1)] == [65534, 65535, 0, 1]
     assert cache.get(65526) is None and cache.get(11) is None
     assert cache.newest == 1
 

@@ -197,7 +197,10 @@ MALFORMED = {
         with_extension(0x1000, b"\x00\x00\x00\x07"),
         "id 7 has no length byte",
     ),
-    "mid not utf-8": (with_extension(0xBEDE, b"\x11\xff\xfe\x00"), "MID extension is not valid UTF-8"),
+    "mid not utf-8": (
+        with_extension(0xBEDE, b"\x11\xff\xfe\x00"),
+        "MID extension is not valid UTF-8",
+    ),
     "padding length 0": (header(b0=0xA0) + b"abc\x00", "padding length is 0"),
     "padding beyond payload": (header(b0=0xA0) + b"abc\x05", "padding length 5 exceeds the 4"),
     "padding beyond payload after extension": (
@@ -272,14 +275,15 @@ def test_vp8_descriptors_built_by_aiortc() -> None:
     for picture_id in (5, 127, 128, 0x7FFF):
         for extra in ({}, {"tl0picidx": 3}, {"tid": (1, 1)}, {"keyidx": 4}):
             descriptor = bytes(
-                VpxPayloadDescriptor(1, 0, picture_id=picture_id, **extra)  # type: ignore[arg-type]
+                VpxPayloadDescriptor(1, 0, picture_id=picture_id, **extra)
             )
             assert is_vp8_keyframe_start(vp8(descriptor, 0x50))
             assert not is_vp8_keyframe_start(vp8(descriptor, 0x51))
 
 
 @pytest.mark.parametrize(
-    "payload", [b"", b"\x10", b"\x90", b"\x90\x80", b"\x90\x80\x85", b"\x90\x80\x85\x43", b"\x90\xc0\x05"]
+    "payload",
+    [b"", b"\x10", b"\x90", b"\x90\x80", b"\x90\x80\x85", b"\x90\x80\x85\x43", b"\x90\xc0\x05"],
 )
 def test_vp8_short_payloads_are_not_keyframes(payload: bytes) -> None:
     assert is_vp8_keyframe_start(payload) is False

@@ -11,7 +11,7 @@ from sfu.core.extensions import Ext
 from sfu.core.packet import RtpView
 from sfu.core.rewriter import Rewriter, timestamp_gap
 
-from .aiortc_helpers import AL_URI, AST_URI, MID_URI, extensions_map
+from .aiortc_helpers import AL_URI, AST_URI, MID_URI, TCC_URI, extensions_map
 
 SUB_IDS = {Ext.MID: 4, Ext.ABS_SEND_TIME: 3, Ext.AUDIO_LEVEL: 1}
 URI = {Ext.MID: MID_URI, Ext.ABS_SEND_TIME: AST_URI, Ext.AUDIO_LEVEL: AL_URI}
@@ -114,7 +114,7 @@ def test_input_padding_csrc_and_extensions_are_not_forwarded() -> None:
     source.padding_size = 9
     source.extensions.mid = "pub"
     source.extensions.transport_sequence_number = 12
-    pairs = [(1, MID_URI), (5, "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01")]
+    pairs = [(1, MID_URI), (5, TCC_URI)]
     data = source.serialize(extensions_map(pairs))
     v = RtpView.parse(data, {1: Ext.MID})
     out = rewriter(ext_ids={}).rewrite(v, 0)
