@@ -25,6 +25,7 @@ from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
+from sfu.signaling.sdp_check import check_publish_offer
 from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnswer, parse_client_message
 
 log = logging.getLogger("callsfu.sfu")
@@ -146,6 +147,7 @@ class Session:
             self.publish_pc = pc = new_peer_connection()
             self._watch(pc)
         pc = self.publish_pc
+        check_publish_offer(sdp, [(t.kind, t.mid) for t in pc.getTransceivers()])
         known = set(map(id, pc.getTransceivers()))
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
