@@ -1,0 +1,150 @@
+// callsfu: the page where a host creates (and revokes) a call link.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const form = $("create-form");
+  const createBtn = $("create-btn");
+  const createError = $("create-error");
+  const result = $("result");
+  const notice = $("result-notice");
+  const apiKeyInput = $("api-key");
+  let current = null; // the last link created: the POST /api/links answer
+
+  const KEY_STORE = "callsfu.apiKey";
+  try { apiKeyInput.value = sessionStorage.getItem(KEY_STORE) || ""; } catch (_) { /* storage off */ }
+
+  function headers() {
+    const h = { "Content-Type": "application/json" };
+    const key = apiKeyInput.value.trim();
+    if (key) h.Authorization = "Bearer " + key;
+    return h;
+  }
+
+  // An error body is {"error": {"code", "message"}}: show its sentence.
+  async function errorMessage(resp) {
+    try {
+      const body = await resp.json();
+      if (body && body.error && body.error.message) return body.error.message;
+    } catch (_) { /* not JSON */ }
+    return `The server answered ${resp.status} ${resp.statusText || ""}`.trim() + ".";
+  }
+
+  function formatExpiry(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    return d.toLocaleString(undefined, { dateStyle: "long", timeStyle: "short" });
+  }
+
+  function showNotice(kind, text) {
+    notice.className = "notice " + kind;
+    notice.textContent = text;
+    notice.hidden = false;
+  }
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    createError.hidden = true;
+    const type = form.querySelector('input[name="type"]:checked').value;
+    const title = $("title").value.trim().slice(0, 100);
+    try { sessionStorage.setItem(KEY_STORE, apiKeyInput.value.trim()); } catch (_) { /* storage off */ }
+    createBtn.disabled = true;
+    createBtn.textContent = "Creating…";
+    try {
+      const resp = await fetch("/api/links", {
+        method: "POST", headers: headers(), body: JSON.stringify({ type, title }),
+      });
+      if (!resp.ok) {
+        createError.textContent = await errorMessage(resp);
+        createError.hidden = false;
+        return;
+      }
+      current = await resp.json();
+      showResult(current);
+    } catch (err) {
+      createError.textContent = "Could not reach the server: " + err.message;
+      createError.hidden = false;
+    } finally {
+      createBtn.disabled = false;
+      createBtn.textContent = "Create link";
+    }
+  });
+
+  function showResult(link) {
+    $("link-url").value = link.url;
+    $("result-type").textContent = link.type === "audio" ? "Audio call" : "Video call";
+    $("result-title").textContent = link.title || "";
+    $("result-title-wrap").hidden = !link.title;
+    const expiry = $("link-expiry");
+    expiry.textContent = formatExpiry(link.expires_at);
+    expiry.dateTime = link.expires_at;
+    expiry.title = link.expires_at;
+    $("join-btn").href = link.url;
+    $("share-btn").hidden = typeof navigator.share !== "function";
+    $("revoke-btn").disabled = false;
+    $("revoke-btn").textContent = "Revoke link";
+    $("join-btn").classList.remove("disabled");
+    $("join-btn").removeAttribute("aria-disabled");
+    notice.hidden = true;
+    form.hidden = true;
+    result.hidden = false;
+    $("link-url").focus();
+    $("link-url").select();
+  }
+
+  $("copy-btn").addEventListener("click", async () => {
+    const btn = $("copy-btn");
+    const url = $("link-url").value;
+    let ok = false;
+    try {
+      await navigator.clipboard.writeText(url);
+      ok = true;
+    } catch (_) {
+      $("link-url").select();
+      try { ok = document.execCommand("copy"); } catch (_) { ok = false; }
+    }
+    btn.textContent = ok ? "Copied ✓" : "Select and copy";
+    setTimeout(() => { btn.textContent = "Copy"; }, 1800);
+  });
+
+  $("share-btn").addEventListener("click", async () => {
+    if (!current) return;
+    try {
+      await navigator.share({
+        title: current.title || "Join my call",
+        text: current.title ? `Join “${current.title}”` : "Join my call",
+        url: current.url,
+      });
+    } catch (_) { /* cancelled */ }
+  });
+
+  $("new-btn").addEventListener("click", () => {
+    result.hidden = true;
+    form.hidden = false;
+    $("title").value = "";
+    $("title").focus();
+  });
+
+  $("revoke-btn").addEventListener("click", async () => {
+    if (!current) return;
+    const btn = $("revoke-btn");
+    btn.disabled = true;
+    try {
+      const resp = await fetch(`/api/links/${encodeURIComponent(current.token)}`, {
+        method: "DELETE", headers: headers(),
+      });
+      if (resp.status === 204 || resp.ok) {
+        btn.textContent = "Revoked";
+        $("join-btn").classList.add("disabled");
+        $("join-btn").setAttribute("aria-disabled", "true");
+        showNotice("ok", "Link revoked. Nobody can join with it any more, and anyone in the call was disconnected.");
+        return;
+      }
+      showNotice("error", await errorMessage(resp));
+      btn.disabled = false;
+    } catch (err) {
+      showNotice("error", "Could not reach the server: " + err.message);
+      btn.disabled = false;
+    }
+  });
+})();
