@@ -57,6 +57,7 @@
       if (!resp.ok) {
         createError.textContent = await errorMessage(resp);
         createError.hidden = false;
+        if (resp.status === 401 || resp.status === 403) $("advanced").open = true;
         return;
       }
       current = await resp.json();
@@ -88,8 +89,7 @@
     notice.hidden = true;
     form.hidden = true;
     result.hidden = false;
-    $("link-url").focus();
-    $("link-url").select();
+    $("copy-btn").focus();
   }
 
   $("copy-btn").addEventListener("click", async () => {
@@ -141,6 +141,7 @@
         return;
       }
       showNotice("error", await errorMessage(resp));
+      if (resp.status === 401 || resp.status === 403) $("advanced").open = true;
       btn.disabled = false;
     } catch (err) {
       showNotice("error", "Could not reach the server: " + err.message);

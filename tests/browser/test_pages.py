@@ -1,0 +1,135 @@
+"""The pages that need no media path: creating and revoking a link, and what a
+visitor sees for unknown, expired, revoked and full links."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Callable
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Participant
+from tests.browser.support import ARTIFACTS, HeldSeat, Server, http, state, wait_until
+
+
+def test_create_page_creates_shows_and_revokes_a_link(server: Server, browsers: Callable[..., Participant]) -> None:
+    page = browsers().page
+    page.goto(server.url + "/")
+    expect(page.get_by_role("heading", name="Start a call with a link")).to_be_visible()
+    page.get_by_text("Audio call", exact=False).first.click()
+    page.fill("#title", "Browser test call")
+    page.click("#create-btn")
+
+    url_box = page.locator("#link-url")
+    expect(url_box).to_be_visible()
+    url = url_box.input_value()
+    assert re.fullmatch(re.escape(server.url) + r"/call/[A-Za-z0-9_-]{22,}", url), url
+    token = url.rsplit("/", 1)[1]
+    status, link = http("GET", f"{server.url}/api/links/{token}")
+    assert status == 200 and link["type"] == "audio" and link["title"] == "Browser test call"
+
+    # The expiry is shown, formatted in the browser's locale, 90 days out.
+    expiry = page.locator("#link-expiry")
+    expect(expiry).to_be_visible()
+    shown = expiry.inner_text()
+    year = link["expires_at"][:4]
+    assert year in shown, (shown, link["expires_at"])
+    expect(page.locator("#copy-btn")).to_be_visible()
+    expect(page.locator("#join-btn")).to_have_attribute("href", url)
+    expect(page.locator("#result-type")).to_have_text("Audio call")
+    page.screenshot(path=str(ARTIFACTS / "create-page.png"), full_page=True)
+
+    page.click("#revoke-btn")
+    expect(page.locator("#result-notice")).to_contain_text("Link revoked")
+    status, body = http("GET", f"{server.url}/api/links/{token}")
+    assert status == 410 and body["error"]["code"] == "link_revoked"
+
+
+def test_create_page_shows_the_servers_refusal(make_server: Callable[..., Server], browsers: Callable[..., Participant]) -> None:
+    srv = make_server("--api-key", "s3cret-key")
+    page = browsers().page
+    page.goto(srv.url + "/")
+    page.click("#create-btn")
+    # Without the key the server refuses with a sentence: the page shows it.
+    expect(page.locator("#create-error")).to_contain_text("Authorization: Bearer KEY")
+    # The key field opens by itself; with the key it works, and revoking with
+    # a wrong key shows that refusal too.
+    expect(page.locator("#api-key")).to_be_visible()
+    page.fill("#api-key", "s3cret-key")
+    page.click("#create-btn")
+    expect(page.locator("#link-url")).to_be_visible()
+    page.fill("#api-key", "wrong-key")
+    page.click("#revoke-btn")
+    expect(page.locator("#result-notice")).to_contain_text("That API key is wrong")
+    page.fill("#api-key", "s3cret-key")
+    page.click("#revoke-btn")
+    expect(page.locator("#result-notice")).to_contain_text("Link revoked")
+
+
+def test_unknown_link_page(server: Server, browsers: Callable[..., Participant]) -> None:
+    page = browsers().page
+    page.goto(server.url + "/call/thisTokenDoesNotExist0123456789")
+    expect(page.locator("#msg-title")).to_have_text("This call link doesn't exist")
+    expect(page.locator("#view-message")).to_contain_text("Check that you have the whole link")
+    assert state(page) == "unavailable"
+
+
+def test_expired_link_page(make_server: Callable[..., Server], browsers: Callable[..., Participant]) -> None:
+    srv = make_server("--link-ttl", "1")
+    token = srv.create_link("video")["token"]
+    time.sleep(1.2)
+    page = browsers().page
+    page.goto(f"{srv.url}/call/{token}?name=Late&autojoin=1")
+    expect(page.locator("#msg-title")).to_have_text("This call link has expired")
+    expect(page.locator("#view-message")).to_contain_text("ask the host for a new link")
+
+
+def test_revoked_link_page(server: Server, browsers: Callable[..., Participant]) -> None:
+    token = server.create_link("video")["token"]
+    server.revoke(token)
+    page = browsers().page
+    page.goto(f"{server.url}/call/{token}")
+    expect(page.locator("#msg-title")).to_have_text("This call link was revoked")
+    expect(page.locator("#view-message")).to_contain_text("This link was revoked by its host. Ask them for a new link.")
+
+
+def test_full_call_page(make_server: Callable[..., Server], browsers: Callable[..., Participant]) -> None:
+    srv = make_server("--max-participants", "1")
+    token = srv.create_link("audio")["token"]
+    seat = HeldSeat(srv.url, token, "First")
+    try:
+        page = browsers().page
+        page.goto(f"{srv.url}/call/{token}?name=Second&autojoin=1")
+        expect(page.locator("#msg-title")).to_have_text("This call is full")
+        expect(page.locator("#view-message")).to_contain_text(
+            "This call is full (1 of 1). Try again when someone leaves."
+        )
+        expect(page.locator("#retry-btn")).to_be_visible()
+        assert state(page) == "full"
+    finally:
+        seat.close()
+    # Once the seat is free, "Try again" gets in.
+    wait_until(lambda: http("GET", f"{srv.url}/api/links/{token}")[1]["participants"] == 0, 10, what="seat released")
+    page.click("#retry-btn")
+    wait_until(lambda: state(page) in ("connecting", "connected"), 10, what="joined after retry")
+    expect(page.locator("#view-call")).to_be_visible()
+
+
+def test_lobby_then_revoked_while_in_call(server: Server, browsers: Callable[..., Participant]) -> None:
+    link = server.create_link("audio", "Revoke me")
+    page = browsers(fake_video=False).page
+    page.goto(link["url"])
+    expect(page.locator("#lobby-title")).to_have_text("Revoke me")
+    expect(page.locator("#lobby-type")).to_contain_text("Audio call")
+    page.fill("#name", "Ada Lovelace")
+    page.click("#join-btn")
+    wait_until(lambda: state(page) in ("connecting", "connected"), 10, what="in the call")
+    expect(page.locator("#count")).to_have_attribute("aria-label", "1 of 32 participants")
+    expect(page.locator(".tile.self")).to_have_attribute("data-name", "Ada Lovelace")
+    server.revoke(link["token"])
+    expect(page.locator("#view-message")).to_contain_text("The host ended this call by revoking the link")
+    assert state(page) == "ended"
+    # The name is remembered for next time.
+    page.goto(server.create_link("audio")["url"])
+    expect(page.locator("#name")).to_have_value("Ada Lovelace")
