@@ -19,7 +19,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from sfu.admission import Admission
 from sfu.call import Call
-from sfu.routing.forwarder import Outlet
+from sfu.routing.forwarder import Inbound, Outlet
 from sfu.routing.layout import Kind, Slot, SubscriberLayout
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
@@ -210,22 +210,33 @@ class Session:
             hook_sender(t.sender, outlet, self.call.forwarder, self.call.request_keyframe)
             self.transceivers.append(t)
             self.outlets.append(outlet)
-        now = time.monotonic()
+        wanted: list[tuple[Outlet[TransportSink], Inbound[TransportSink] | None]] = []
         for slot in self.layout.slots:
             t, outlet = self.transceivers[slot.index], self.outlets[slot.index]
             inbound = self.call.inbounds.get(slot.source) if slot.source is not None else None
             t.direction = "sendonly" if inbound is not None else "inactive"
-            packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, now)
-            for sink, packet in packets:
-                sink.send(packet)
-            if want_keyframe and inbound is not None:
-                self.call.request_keyframe(inbound)
+            if inbound is not outlet.source:
+                # stop at once; start only once the subscriber has accepted the
+                # offer (until then a reused section is disabled on its side and
+                # would drop the keyframe the new source starts with)
+                self._attach(outlet, None)
+                wanted.append((outlet, inbound))
         await pc.setLocalDescription(await pc.createOffer())
         self._send_tracks()
         self._answer = asyncio.get_running_loop().create_future()
         self.send({"type": "subscribe", "sdp": pc.localDescription.sdp})
         sdp = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        for outlet, inbound in wanted:
+            if inbound is not None and self.call.inbounds.get(inbound.key) is inbound:
+                self._attach(outlet, inbound)
+
+    def _attach(self, outlet: Outlet[TransportSink], inbound: Inbound[TransportSink] | None) -> None:
+        packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, time.monotonic())
+        for sink, packet in packets:
+            sink.send(packet)
+        if want_keyframe and inbound is not None:
+            self.call.request_keyframe(inbound)
 
     def _send_tracks(self) -> None:
         tracks = [

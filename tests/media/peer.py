@@ -100,6 +100,12 @@ class Received:
     first_at: float | None = None
     colour: tuple[float, float, float] | None = None
     samples: list[np.ndarray] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    def flowing(self, window: float = 1.0, minimum: int = 5) -> bool:
+        """At least ``minimum`` frames decoded in the last ``window`` seconds."""
+        cutoff = time.monotonic() - window
+        return sum(1 for t in self.times[-minimum:] if t >= cutoff) >= minimum
 
     def tone(self) -> float | None:
         if not self.samples:
@@ -224,6 +230,8 @@ class Peer:
             if rec is None:
                 rec = self.received[mid] = Received(track.kind)
             rec.frames += 1
+            rec.times.append(time.monotonic())
+            del rec.times[:-50]
             if rec.first_at is None:
                 rec.first_at = time.monotonic()
             if isinstance(frame, VideoFrame):
@@ -243,7 +251,12 @@ class Peer:
         """Decoded video in ``other``'s colour on the mid ``tracks`` says is theirs."""
         for mid in self.mids_of(other.participant_id, "video"):
             rec = self.received.get(mid)
-            if rec and rec.colour is not None and nearest_colour(rec.colour) == other.index % len(COLOURS):
+            if (
+                rec
+                and rec.colour is not None
+                and nearest_colour(rec.colour) == other.index % len(COLOURS)
+                and rec.flowing(minimum=3)
+            ):
                 return True
         return False
 
@@ -252,7 +265,7 @@ class Peer:
         for mid in self.mids_of(other.participant_id, "audio"):
             rec = self.received.get(mid)
             tone = rec.tone() if rec else None
-            if tone is not None and abs(tone - tone_of(other.index)) < 15:
+            if tone is not None and abs(tone - tone_of(other.index)) < 15 and rec is not None and rec.flowing():
                 return True
         return False
 

@@ -31,6 +31,7 @@ async def test_late_joiner_sees_and_hears_everyone_within_a_second(server: Serve
         ok = await wait_for(lambda: all(late.sees(p) and late.hears(p) for p in early), 5, 0.01)
         elapsed = time.monotonic() - late.connected_at
         assert ok, {p.name: (late.sees(p), late.hears(p)) for p in early}
+        print(f"late joiner: everyone's media after {elapsed:.3f} s")
         assert elapsed < 1.0, f"the late joiner waited {elapsed:.2f} s for everyone's media"
         assert await wait_for(lambda: all(p.sees(late) and p.hears(late) for p in early), 5)
         assert {p["id"] for p in late.welcome["participants"]} == {p.participant_id for p in early}
@@ -73,7 +74,13 @@ async def test_leaver_and_vanished_peer_disappear_and_free_their_seats(server: S
         newcomer = Peer(http, server.url, token, "newcomer", 4)
         peers.append(newcomer)
         await newcomer.join()
-        assert await wait_for(lambda: all(a.sees(b) for a in [*stay, newcomer] for b in [*stay, newcomer] if a is not b), 10)
+        group = [*stay, newcomer]
+        ok = await wait_for(lambda: all(a.sees(b) for a in group for b in group if a is not b), 10)
+        detail = {
+            a.name: {mid: (a.tracks.get(mid), r.kind, r.frames, r.colour) for mid, r in a.received.items()}
+            for a in group
+        }
+        assert ok, "\n".join(f"{k}: {v}" for k, v in detail.items()) + f"\n{[(p.name, p.participant_id) for p in peers]}"
         for p in stay:
             assert p.subscribe_pc is not None
             assert len(p.subscribe_pc.getTransceivers()) == 6  # 3 others at most at once, never more
