@@ -1,0 +1,72 @@
+"""Two callsfu nodes (two apps) sharing one Redis, end to end over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import redis
+
+from tests.helpers import running_server
+from tests.store.conftest import RedisServer
+
+
+async def test_two_nodes_share_links_seats_and_revocations(tmp_path: Path, redis_db: RedisServer) -> None:
+    async with (
+        running_server(tmp_path / "a", store=redis_db.url(node_id="a")) as (a, a_config),
+        running_server(tmp_path / "b", store=redis_db.url(node_id="b")) as (b, _),
+    ):
+        link = await (await a.post("/api/links", json={"type": "video", "title": "Shared"})).json()
+        token = link["token"]
+        shown = await b.get(f"/api/links/{token}")
+        assert shown.status == 200
+        assert (await shown.json())["title"] == "Shared"
+
+        async def join(i: int) -> tuple[int, dict[str, str]]:
+            resp = await (a if i % 2 == 0 else b).post(f"/api/links/{token}/join", json={"name": f"guest {i}"})
+            return resp.status, await resp.json()
+
+        results = await asyncio.gather(*(join(i) for i in range(40)))
+        statuses = [status for status, _ in results]
+        assert statuses.count(200) == 32 and statuses.count(409) == 8
+        assert {body["error"]["code"] for status, body in results if status == 409} == {"call_full"}
+        # both nodes granted seats
+        from_a = [body for i, (status, body) in enumerate(results) if status == 200 and i % 2 == 0]
+        from_b = [body for i, (status, body) in enumerate(results) if status == 200 and i % 2 == 1]
+        assert from_a and from_b
+
+        # someone connects through node a; node b counts them
+        ws = await a.ws_connect(from_a[0]["ws_url"].split(str(a_config.port), 1)[1])
+        assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+        assert (await (await b.get(f"/api/links/{token}")).json())["participants"] == 1
+
+        # a third node starting (or b restarting) does not forget a's participant
+        async with running_server(tmp_path / "c", store=redis_db.url(node_id="c")) as (c, _):
+            assert (await (await c.get(f"/api/links/{token}")).json())["participants"] == 1
+
+        # revoked on a, refused on b
+        assert (await a.delete(f"/api/links/{token}")).status == 204
+        for resp in [await b.get(f"/api/links/{token}"), await b.post(f"/api/links/{token}/join", json={"name": "late"})]:
+            assert resp.status == 410 and (await resp.json())["error"]["code"] == "link_revoked"
+        ended = await ws.receive_json(timeout=5)
+        assert ended == {"type": "ended", "reason": "link_revoked"}
+        await ws.close()
+
+    # Redis holds hashes only: neither the link token nor any ticket in clear
+    with redis.Redis(host="127.0.0.1", port=redis_db.port, decode_responses=True) as client:
+        dump = "\n".join(f"{key} {everything_in(client, key)}" for key in client.scan_iter())
+    tickets = [body["ws_url"].rsplit("/", 1)[1] for body in from_a + from_b]
+    assert token not in dump and not [t for t in tickets if t in dump]
+    assert f"link:{hashlib.sha256(token.encode()).hexdigest()}" in dump  # it is the hash that is kept
+
+
+def everything_in(client: redis.Redis, key: str) -> object:
+    kind = client.type(key)
+    if kind == "hash":
+        return client.hgetall(key)
+    if kind == "set":
+        return client.smembers(key)
+    if kind == "zset":
+        return client.zrange(key, 0, -1, withscores=True)
+    return client.get(key)
