@@ -411,13 +411,13 @@
   }
 
   function makeSelfTile() {
-    const el = makeTile(S.selfId || "self", S.name, true);
+    const el = makeTile(S.selfId || "self", S.name, isVideoCall());
     el.classList.add("self");
     el.dataset.self = "true";
     el.querySelector(".label .name").textContent = S.name + " (you)";
     const v = el.querySelector("video");
     const vt = S.localStream && S.localStream.getVideoTracks()[0];
-    if (vt && isVideoCall()) { v.srcObject = new MediaStream([vt]); el.classList.add("has-video"); }
+    if (v && vt) { v.srcObject = new MediaStream([vt]); el.classList.add("has-video"); }
     return el;
   }
 

@@ -90,8 +90,29 @@ class Participant:
     name: str = ""
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+
+
+_FAILED = pytest.StashKey[bool]()
+
+DIAGNOSE_JS = """() => {
+  const c = window.callsfu;
+  if (!c) return {url: location.href, hook: 'missing'};
+  return {url: location.href, state: c.state, reason: c.reason, selfId: c.selfId,
+          participants: c.participants, tracks: c.tracks, tiles: c.tiles(),
+          publishPc: c.publishPc && [c.publishPc.connectionState, c.publishPc.signalingState],
+          subscribePc: c.subscribePc && [c.subscribePc.connectionState, c.subscribePc.signalingState,
+            c.subscribePc.getTransceivers().map(t => [t.mid, t.currentDirection])]};
+}"""
+
+
 @pytest.fixture
-def browsers(playwright: Playwright, tmp_path: Path) -> Iterator[Callable[..., Participant]]:
+def browsers(playwright: Playwright, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Participant]]:
     """``launch(colour_index)``: a new Chromium (own profile, own fake camera colour)."""
     launched: list[Participant] = []
 
@@ -120,6 +141,15 @@ def browsers(playwright: Playwright, tmp_path: Path) -> Iterator[Callable[..., P
         return p
 
     yield launch
+    if request.node.stash.get(_FAILED, False):
+        # What each page thought, to tell a client bug from a media-plane one.
+        for p in launched:
+            try:
+                print(f"--- page {p.name or '?'}: {p.page.evaluate(DIAGNOSE_JS)}")
+            except Exception as exc:
+                print(f"--- page {p.name or '?'}: (no state: {exc})")
+            for line in getattr(p.page, "console_log", [])[-30:]:
+                print("    console", line)
     for p in launched:
         try:
             p.context.close()
