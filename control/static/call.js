@@ -23,6 +23,22 @@
 
   const $ = (id) => document.getElementById(id);
 
+  // Small inline icons (no emoji: not every system has an emoji font).
+  const svg = (body) => `<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">${body}</svg>`;
+  const ICONS = {
+    video: svg('<rect x="3" y="6" width="13" height="12" rx="2"/><path d="M16 10l5-3v10l-5-3z"/>'),
+    audio: svg('<rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3"/>'),
+    micOff: svg('<path d="M3 3l18 18M9 9v2a3 3 0 0 0 5.1 2.1M15 10V6a3 3 0 0 0-5.7-1.3M5 11a7 7 0 0 0 11.5 5.4M19 11a7 7 0 0 1-.7 3M12 18v3"/>'),
+    search: svg('<circle cx="11" cy="11" r="6.5"/><path d="M20 20l-4.2-4.2"/>'),
+    clock: svg('<circle cx="12" cy="12" r="8.5"/><path d="M12 7.5V12l3 2"/>'),
+    ban: svg('<circle cx="12" cy="12" r="8.5"/><path d="M6 6l12 12"/>'),
+    users: svg('<circle cx="9" cy="8.5" r="3.5"/><path d="M2.5 20a6.5 6.5 0 0 1 13 0M16 5.2a3.5 3.5 0 0 1 0 6.6M18 14.2A6.5 6.5 0 0 1 21.5 20"/>'),
+    phoneOff: svg('<path d="M3 3l18 18M10.7 13.3a12 12 0 0 0 2.2 1.7l1.6-1.6a1.5 1.5 0 0 1 1.6-.3 11 11 0 0 0 2.7.7 1.5 1.5 0 0 1 1.2 1.5v2.6a1.5 1.5 0 0 1-1.6 1.5A17 17 0 0 1 8 14.6M5.6 11.8A17 17 0 0 1 3.1 5.1 1.5 1.5 0 0 1 4.6 3.5h2.6a1.5 1.5 0 0 1 1.5 1.2c.1.9.4 1.8.7 2.7a1.5 1.5 0 0 1-.3 1.6L8 10.1"/>'),
+    exit: svg('<path d="M14 4h4a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-4M10 16l-4-4 4-4M6 12h10"/>'),
+    offline: svg('<path d="M3 3l18 18M8.5 16.5a5 5 0 0 1 7 0M5 12.9a10 10 0 0 1 5.1-2.7M13.9 10.2A10 10 0 0 1 19 12.9M2 9.3a15 15 0 0 1 4.3-2.6M10.6 5.1A15 15 0 0 1 22 9.3"/><circle cx="12" cy="20" r=".6"/>'),
+    alert: svg('<path d="M12 3l9.5 17h-19z"/><path d="M12 10v4.5M12 17.5v.01"/>'),
+  };
+
   // ---------------------------------------------------------------- state
   const S = {
     state: "loading", // loading | lobby | joining | connecting | connected | reconnecting | left | ended | full | unavailable
@@ -127,7 +143,7 @@
   function showMessage({ state, reason, icon, title, text, actions = [] }) {
     setState(state);
     S.reason = reason || state;
-    $("msg-icon").textContent = icon;
+    $("msg-icon").innerHTML = ICONS[icon] || ICONS.alert;
     $("msg-title").textContent = title;
     $("msg-text").textContent = text;
     const box = $("msg-actions");
@@ -149,20 +165,20 @@
     const newLink = { label: "Create a new call link", href: "/" };
     const pages = {
       link_not_found: {
-        icon: "🔍", title: "This call link doesn't exist",
+        icon: "search", title: "This call link doesn't exist",
         text: "Check that you have the whole link you were sent, or ask the host for a new one.",
       },
       link_expired: {
-        icon: "⌛", title: "This call link has expired",
+        icon: "clock", title: "This call link has expired",
         text: "Call links work for 90 days. This one has expired; ask the host for a new link.",
       },
       link_revoked: {
-        icon: "🚫", title: "This call link was revoked",
+        icon: "ban", title: "This call link was revoked",
         text: "This link was revoked by its host. Ask them for a new link.",
       },
     };
     const page = pages[err.code] || {
-      icon: "⚠️", title: "This call can't be opened",
+      icon: "alert", title: "This call can't be opened",
       text: err.message || "Something went wrong; try again in a moment.",
     };
     showMessage({ state: "unavailable", reason: err.code, ...page, actions: [newLink] });
@@ -171,7 +187,7 @@
   function showFull(max) {
     teardownConnection();
     showMessage({
-      state: "full", reason: "call_full", icon: "👥", title: "This call is full",
+      state: "full", reason: "call_full", icon: "users", title: "This call is full",
       text: `This call is full (${max} of ${max}). Try again when someone leaves.`,
       actions: [{ label: "Try again", primary: true, id: "retry-btn", onClick: () => join() }],
     });
@@ -185,7 +201,7 @@
       resp = await fetch(`/api/links/${encodeURIComponent(TOKEN)}`, { cache: "no-store" });
     } catch (err) {
       showMessage({
-        state: "unavailable", reason: "network", icon: "📡", title: "Can't reach the server",
+        state: "unavailable", reason: "network", icon: "offline", title: "Can't reach the server",
         text: "Check your connection, then try again.",
         actions: [{ label: "Try again", primary: true, onClick: () => location.reload() }],
       });
@@ -206,7 +222,7 @@
   function showLobby() {
     setState("lobby");
     const video = isVideoCall();
-    $("lobby-type").textContent = video ? "🎥 Video call" : "🎙️ Audio call";
+    $("lobby-type").innerHTML = (video ? ICONS.video : ICONS.audio) + (video ? "Video call" : "Audio call");
     $("lobby-title").textContent = S.link.title || (video ? "Video call" : "Audio call");
     $("lobby-sub").textContent = lobbySubtitle();
     $("call-title").textContent = S.link.title || (video ? "Video call" : "Audio call");
@@ -367,6 +383,7 @@
     $("banner").hidden = true;
     const grid = $("grid");
     grid.textContent = "";
+    grid.classList.toggle("audio", !isVideoCall());
     S.participants.clear();
     S.gone.clear();
     S.tracks = [];
@@ -395,7 +412,8 @@
     el.appendChild(layer);
     const label = document.createElement("div");
     label.className = "label";
-    label.innerHTML = '<span class="speak-dot"></span><span class="name"></span><span class="mic-off" title="Microphone off">🔇</span>';
+    label.innerHTML = '<span class="speak-dot"></span><span class="name"></span><span class="mic-off" title="Microphone off"></span>';
+    label.querySelector(".mic-off").innerHTML = ICONS.micOff;
     label.querySelector(".name").textContent = name;
     el.appendChild(label);
     return el;
@@ -473,7 +491,7 @@
     teardownConnection();
     stopLocalMedia();
     showMessage({
-      state: "left", reason: "left", icon: "👋", title: "You left the call",
+      state: "left", reason: "left", icon: "exit", title: "You left the call",
       text: "The link still works: rejoin whenever you like.",
       actions: [
         { label: "Rejoin", primary: true, id: "rejoin-btn", onClick: () => { S.mediaPromise = null; showLobby(); } },
@@ -679,13 +697,13 @@
     stopLocalMedia();
     if (reason === "link_revoked") {
       showMessage({
-        state: "ended", reason, icon: "🚫", title: "The call has ended",
+        state: "ended", reason, icon: "ban", title: "The call has ended",
         text: "The host ended this call by revoking the link. Ask them for a new link.",
         actions: [{ label: "Create a new call link", href: "/" }],
       });
     } else {
       showMessage({
-        state: "ended", reason, icon: "📴", title: "The call has ended",
+        state: "ended", reason, icon: "phoneOff", title: "The call has ended",
         text: "The server ended this call.",
         actions: [{ label: "Create a new call link", href: "/" }],
       });

@@ -58,11 +58,15 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "server.log"
-        cmd = [
+        self.cmd = [
             sys.executable, "-m", "control.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
             "--ice-host", "127.0.0.1", "--data-dir", str(data_dir), *extra,
         ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
+        self.start()
+
+    def start(self) -> None:
+        """Start (or start again: same port, same store) and wait for /healthz."""
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

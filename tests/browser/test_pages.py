@@ -133,3 +133,21 @@ def test_lobby_then_revoked_while_in_call(server: Server, browsers: Callable[...
     # The name is remembered for next time.
     page.goto(server.create_link("audio")["url"])
     expect(page.locator("#name")).to_have_value("Ada Lovelace")
+
+
+def test_dropped_connection_rejoins_by_itself(make_server: Callable[..., Server], browsers: Callable[..., Participant]) -> None:
+    srv = make_server()
+    link = srv.create_link("audio", "Flaky network")
+    page = browsers(fake_video=False).page
+    page.goto(link["url"] + "?name=Persistent&autojoin=1")
+    wait_until(lambda: state(page) == "connected", 15, what="connected")
+    first_id = page.evaluate("() => window.callsfu.selfId")
+    srv.stop()  # every socket and media connection drops
+    wait_until(lambda: state(page) == "reconnecting", 10, what="reconnecting")
+    expect(page.locator("#conn")).to_have_text("Reconnecting…")
+    expect(page.locator("#banner")).to_contain_text("Reconnecting…")
+    srv.start()
+    wait_until(lambda: state(page) == "connected", 20, what="connected again")
+    expect(page.locator("#banner")).to_be_hidden()
+    assert page.evaluate("() => window.callsfu.selfId") != first_id  # a new join, a new seat
+    assert http("GET", f"{srv.url}/api/links/{link['token']}")[1]["participants"] == 1
