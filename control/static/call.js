@@ -68,7 +68,8 @@
     videoFrames: new Map(), // mid -> {frames, changedAt}
     statsLevels: new Map(), // mid -> audioLevel from getStats
     speakingUntil: new Map(), // participant id (or "self") -> time
-    localLevel: 0,
+    localLevel: 0,      // from the lobby's analyser (may stay 0 without a user gesture)
+    localStatsLevel: 0, // from the publish connection's media-source stats
   };
 
   // ---------------------------------------------------------------- helpers
@@ -234,7 +235,6 @@
     try { stored = localStorage.getItem(NAME_KEY) || ""; } catch (_) { /* storage off */ }
     const fromUrl = params.get("name");
     input.value = (fromUrl !== null ? fromUrl : stored).slice(0, MAX_NAME);
-    input.addEventListener("input", updatePreviewAvatar);
     $("lobby-error").hidden = true;
     $("join-btn").disabled = false;
     $("join-btn").textContent = "Join call";
@@ -323,6 +323,7 @@
 
   // ---------------------------------------------------------------- joining
   $("lobby-form").addEventListener("submit", (ev) => { ev.preventDefault(); join(); });
+  $("name").addEventListener("input", updatePreviewAvatar);
 
   async function requestJoin() {
     const resp = await fetch(`/api/links/${encodeURIComponent(TOKEN)}/join`, {
@@ -561,6 +562,7 @@
         S.tracks = [];
         if (msg.call && typeof msg.call.title === "string" && msg.call.title) $("call-title").textContent = msg.call.title;
         $("banner").hidden = true;
+        $("publish-banner").hidden = true;
         render();
         startPublish(session).catch((err) => {
           console.error("callsfu: publish", err);
@@ -593,6 +595,10 @@
         render();
         break;
       case "error":
+        if (S.publishPc && S.publishPc.signalingState === "have-local-offer" && msg.code === "bad_sdp") {
+          publishRefused(msg.message);
+          break;
+        }
         toast(msg.message || `The server reported an error (${msg.code}).`);
         break;
       case "ended":
@@ -635,6 +641,16 @@
     await waitForGathering(pc);
     if (session !== S.session) return;
     send({ type: "publish", sdp: pc.localDescription.sdp });
+  }
+
+  // The server refused our camera and microphone: stay in the call to listen and
+  // watch, and say plainly that nobody sees or hears us.
+  function publishRefused(message) {
+    if (S.publishPc) { try { S.publishPc.close(); } catch (_) { /* already */ } }
+    S.publishPc = S.audioSender = S.videoSender = null;
+    $("publish-banner").textContent = "Others can't see or hear you: " + (message || "the server refused your media.");
+    $("publish-banner").hidden = false;
+    updateConnectionState();
   }
 
   function preferVp8(transceiver) {
@@ -884,6 +900,18 @@
         });
       } catch (_) { /* closed meanwhile */ }
     }
+    const pub = S.publishPc;
+    if (pub && pub.connectionState !== "closed") {
+      try {
+        let level = 0;
+        (await pub.getStats()).forEach((r) => {
+          if (r.type === "media-source" && r.kind === "audio" && typeof r.audioLevel === "number") level = r.audioLevel;
+        });
+        S.localStatsLevel = level;
+      } catch (_) { /* closed meanwhile */ }
+    } else {
+      S.localStatsLevel = 0;
+    }
     refreshVideoVisibility();
     setTimeout(pollStats, 600);
   }
@@ -906,7 +934,7 @@
     }
     const self = selfTile();
     if (self) {
-      if (S.micOn && S.localLevel > SPEAK_THRESHOLD) S.speakingUntil.set("self", now + SPEAK_HOLD_MS);
+      if (S.micOn && Math.max(S.localLevel, S.localStatsLevel) > SPEAK_THRESHOLD) S.speakingUntil.set("self", now + SPEAK_HOLD_MS);
       self.classList.toggle("speaking", (S.speakingUntil.get("self") || 0) > now);
     }
     setTimeout(pollSpeaking, 200);

@@ -103,7 +103,8 @@ _FAILED = pytest.StashKey[bool]()
 DIAGNOSE_JS = """() => {
   const c = window.callsfu;
   if (!c) return {url: location.href, hook: 'missing'};
-  return {url: location.href, state: c.state, reason: c.reason, selfId: c.selfId,
+  return {url: location.href, state: c.state,
+          banners: [...document.querySelectorAll('.banner:not([hidden]), .toast')].map(e => e.textContent), reason: c.reason, selfId: c.selfId,
           participants: c.participants, tracks: c.tracks, tiles: c.tiles(),
           publishPc: c.publishPc && [c.publishPc.connectionState, c.publishPc.signalingState],
           subscribePc: c.subscribePc && [c.subscribePc.connectionState, c.subscribePc.signalingState,
