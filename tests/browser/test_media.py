@@ -7,6 +7,7 @@ by subscribe ``mid`` and the ``tracks`` snapshot (exposed by ``window.callsfu``)
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable
 
@@ -114,6 +115,19 @@ def test_three_browsers_see_each_other(server: Server, browsers: Callable[..., P
     people[0].page.screenshot(path=str(ARTIFACTS / "call-3.png"))
     print(f"three browsers decoding each other's video {elapsed:.1f}s after the first page load")
 
+    # Alice turns her camera off: the others see her initials instead of a frozen
+    # or black picture; back on, her video returns.
+    alice, bob = people[0], people[1]
+    tile = bob.page.locator(f'.tile[data-participant-id="{ids[0]}"]')
+    expect(tile).to_have_class(re.compile(r"\bhas-video\b"))
+    alice.page.click("#cam-btn")
+    expect(alice.page.locator("#cam-btn")).to_have_attribute("aria-pressed", "true")
+    expect(tile).not_to_have_class(re.compile(r"\bhas-video\b"), timeout=6000)
+    expect(tile.locator(".avatar")).to_be_visible()
+    alice.page.click("#cam-btn")
+    expect(tile).to_have_class(re.compile(r"\bhas-video\b"), timeout=8000)
+    wait_tile_colour(bob.page, ids[0], alice.colour)
+
 
 def test_late_joiner_sees_everyone_and_a_leaver_disappears(server: Server, browsers: Callable[..., Participant]) -> None:
     link = server.create_link("video")
@@ -124,12 +138,13 @@ def test_late_joiner_sees_everyone_and_a_leaver_disappears(server: Server, brows
     assert_sees(a, [(b, idb)])
     assert_sees(b, [(a, ida)])
 
-    late = browsers(2)
+    late = browsers(2, viewport={"width": 390, "height": 780})  # on a phone-sized screen
     join(late, link["url"], "Latecomer")
     idl = self_id(late.page)
     assert_sees(late, [(a, ida), (b, idb)])
     assert_sees(a, [(b, idb), (late, idl)])
     assert_sees(b, [(a, ida), (late, idl)])
+    late.page.screenshot(path=str(ARTIFACTS / "call-phone.png"))
 
     b.page.click("#leave-btn")
     expect(b.page.locator("#msg-title")).to_have_text("You left the call")

@@ -123,6 +123,7 @@ def test_lobby_then_revoked_while_in_call(server: Server, browsers: Callable[...
     expect(page.locator("#lobby-title")).to_have_text("Revoke me")
     expect(page.locator("#lobby-type")).to_contain_text("Audio call")
     page.fill("#name", "Ada Lovelace")
+    page.screenshot(path=str(ARTIFACTS / "lobby.png"))
     page.click("#join-btn")
     wait_until(lambda: state(page) in ("connecting", "connected"), 10, what="in the call")
     expect(page.locator("#count")).to_have_attribute("aria-label", "1 of 32 participants")
