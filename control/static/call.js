@@ -353,7 +353,7 @@
     $("join-btn").disabled = true;
     $("join-btn").textContent = "Joining…";
     setState("joining");
-    if (!S.mediaPromise || !S.localStream) S.mediaPromise = acquireMedia();
+    if (!S.mediaPromise) S.mediaPromise = acquireMedia(); // the lobby's request, if still running, is reused
     await S.mediaPromise; // camera and microphone first: a ticket lives only 30 s
     let result;
     try {

@@ -152,3 +152,18 @@ def test_dropped_connection_rejoins_by_itself(make_server: Callable[..., Server]
     expect(page.locator("#banner")).to_be_hidden()
     assert page.evaluate("() => window.callsfu.selfId") != first_id  # a new join, a new seat
     assert http("GET", f"{srv.url}/api/links/{link['token']}")[1]["participants"] == 1
+
+
+def test_leave_and_rejoin(server: Server, browsers: Callable[..., Participant]) -> None:
+    link = server.create_link("audio")
+    page = browsers(fake_video=False).page
+    page.goto(link["url"] + "?name=Boomerang&autojoin=1")
+    wait_until(lambda: state(page) == "connected", 15, what="connected")
+    page.click("#leave-btn")
+    expect(page.locator("#msg-title")).to_have_text("You left the call")
+    wait_until(lambda: http("GET", f"{server.url}/api/links/{link['token']}")[1]["participants"] == 0, 5, what="seat freed")
+    page.click("#rejoin-btn")
+    expect(page.locator("#name")).to_have_value("Boomerang")
+    page.click("#join-btn")
+    wait_until(lambda: state(page) == "connected", 15, what="connected again")
+    expect(page.locator("#count")).to_have_attribute("aria-label", "1 of 32 participants")
