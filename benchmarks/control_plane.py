@@ -276,6 +276,17 @@ async def bench_server(label: str, base: str, seconds: float, concurrency: int) 
 
             return join
 
+        # untimed warm-up: the server opens its store connections, loads its scripts
+        async def warm(_: int) -> None:
+            async with http.post("/api/links", json={"type": "video"}) as resp:
+                token = (await resp.json())["token"]
+            async with http.get(f"/api/links/{token}") as resp:
+                await resp.read()
+            async with http.post(f"/api/links/{token}/join", json={"name": "warm-up"}) as resp:
+                await resp.read()
+
+        await asyncio.gather(*(warm(i) for i in range(concurrency)))
+
         phases = {name: Phase(name) for name in OPERATIONS}
         await run_phase(label, phases["create"], http, make_create, seconds, concurrency)
         if not tokens:
