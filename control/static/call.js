@@ -220,8 +220,9 @@
     return `${who} · up to ${callMax()}`;
   }
 
-  function showLobby() {
+  function showLobby({ autojoin = params.get("autojoin") === "1" } = {}) {
     setState("lobby");
+    S.reason = null;
     const video = isVideoCall();
     $("lobby-type").innerHTML = (video ? ICONS.video : ICONS.audio) + (video ? "Video call" : "Audio call");
     $("lobby-title").textContent = S.link.title || (video ? "Video call" : "Audio call");
@@ -234,7 +235,7 @@
     let stored = "";
     try { stored = localStorage.getItem(NAME_KEY) || ""; } catch (_) { /* storage off */ }
     const fromUrl = params.get("name");
-    input.value = (fromUrl !== null ? fromUrl : stored).slice(0, MAX_NAME);
+    input.value = (S.name || (fromUrl !== null ? fromUrl : stored)).slice(0, MAX_NAME);
     $("lobby-error").hidden = true;
     $("join-btn").disabled = false;
     $("join-btn").textContent = "Join call";
@@ -242,7 +243,7 @@
     updatePreviewAvatar();
 
     S.mediaPromise = acquireMedia();
-    if (params.get("autojoin") === "1" && validName(input.value.trim())) join();
+    if (autojoin && validName(input.value.trim())) join();
     else input.focus();
   }
 
@@ -495,7 +496,7 @@
       state: "left", reason: "left", icon: "exit", title: "You left the call",
       text: "The link still works: rejoin whenever you like.",
       actions: [
-        { label: "Rejoin", primary: true, id: "rejoin-btn", onClick: () => { S.mediaPromise = null; showLobby(); } },
+        { label: "Rejoin", primary: true, id: "rejoin-btn", onClick: () => showLobby({ autojoin: true }) },
         { label: "Create a new call link", href: "/" },
       ],
     });
