@@ -9,13 +9,14 @@ from aiohttp import web
 
 from sfu.admission import Gatekeeper
 from sfu.call import Call
+from sfu.rtc import fingerprints
 from sfu.rtc.ice import use_host_addresses
 from sfu.session import Session
 from sfu.signaling.messages import MAX_MESSAGE
 
 log = logging.getLogger("callsfu.sfu")
 
-HEARTBEAT = 2.0  # seconds; a client that stops answering pings is gone within ~3 s
+HEARTBEAT = 3.0  # seconds; a client that stops answering pings is gone within ~4.5 s
 
 
 class SfuNode:
@@ -23,6 +24,7 @@ class SfuNode:
         self.gatekeeper = gatekeeper
         self.calls: dict[str, Call] = {}
         use_host_addresses(ice_hosts)
+        fingerprints.install()
 
     def participants(self, call_id: str) -> int:
         call = self.calls.get(call_id)

@@ -31,6 +31,7 @@ from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnsw
 log = logging.getLogger("callsfu.sfu")
 
 ANSWER_TIMEOUT = 15.0  # a client that never answers a subscribe offer is dropped
+NEGOTIATION_DELAY = 0.05  # seconds to gather track changes into one subscribe offer
 CODECS = {"audio": ("audio/opus",), "video": ("video/vp8", "video/rtx")}
 
 
@@ -182,6 +183,7 @@ class Session:
 
     async def _negotiate(self) -> None:
         try:
+            await asyncio.sleep(NEGOTIATION_DELAY)  # a burst of joins becomes one offer
             while True:
                 self._dirty = False
                 change = self.layout.update(self.call.tracks_for(self.pid))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import av
 import numpy as np
 from aiortc import (
     MediaStreamTrack,
@@ -23,8 +24,9 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc import sdp as sdp_module
 from aiortc.rtcconfiguration import RTCBundlePolicy
-from av import AudioFrame, VideoFrame
+from av import AudioFrame, Packet, VideoFrame
 
 from sfu.rtc.ice import use_host_addresses
 
@@ -91,6 +93,55 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
+_ENCODED_TONES: dict[tuple[float, int], list[bytes]] = {}
+
+
+def encoded_tone(frequency: float, frame_ms: int = 20) -> list[bytes]:
+    """50 Opus packets of a tone (a whole number of seconds and of cycles,
+    so it loops seamlessly), encoded once per process."""
+    key = (frequency, frame_ms)
+    if key not in _ENCODED_TONES:
+        codec = av.CodecContext.create("libopus", "w")
+        codec.sample_rate, codec.layout, codec.format, codec.bit_rate = 48000, "stereo", "s16", 32000
+        codec.options = {"frame_duration": str(frame_ms), "application": "audio"}
+        codec.open()
+        size = 48 * frame_ms
+        packets: list[bytes] = []
+        for i in range(60):
+            t = (i * size + np.arange(size)) / 48000
+            mono = (np.sin(2 * np.pi * frequency * t) * 8000).astype(np.int16)
+            frame = AudioFrame.from_ndarray(np.repeat(mono, 2).reshape(1, -1), format="s16", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, i * size, fractions.Fraction(1, 48000)
+            packets.extend(bytes(p) for p in codec.encode(frame))
+        _ENCODED_TONES[key] = packets[-50:]
+    return _ENCODED_TONES[key]
+
+
+class EncodedToneTrack(MediaStreamTrack):
+    """The tone, Opus-encoded once and looped: aiortc sends it without encoding."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float, frame_ms: int = 20) -> None:
+        super().__init__()
+        self.frequency = frequency
+        self.frame_ms = frame_ms
+        self.packets = encoded_tone(frequency, frame_ms)
+        self._start: float | None = None
+        self._count = 0
+
+    async def recv(self) -> Packet:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._count += 1
+            await asyncio.sleep(max(0.0, self._start + self._count * self.frame_ms / 1000 - time.monotonic()))
+        packet = Packet(self.packets[self._count % len(self.packets)])
+        packet.pts = self._count * 48 * self.frame_ms
+        packet.time_base = fractions.Fraction(1, 48000)
+        return packet
+
+
 @dataclass
 class Received:
     """What one subscribe ``mid`` has delivered (decoded)."""
@@ -128,8 +179,9 @@ def new_pc() -> RTCPeerConnection:
 class Peer:
     def __init__(
         self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
-        *, video: bool = True, audio: bool = True, decode: bool = True,
+        *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
     ) -> None:
+        self.audio_frame_ms = audio_frame_ms
         self.http, self.base_url, self.token, self.name, self.index = http, base_url, token, name, index
         self.send_video, self.send_audio, self.decode = video, audio, decode
         self.participant_id = ""
@@ -147,6 +199,8 @@ class Peer:
         self._publish_answer: asyncio.Future[str] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._lock = asyncio.Lock()
+        self._mid_of_ssrc: dict[int, str] = {}
+        self._ssrc_packets: dict[int, int] = {}
 
     # -- joining -----------------------------------------------------------------
     async def join(self) -> None:
@@ -167,7 +221,7 @@ class Peer:
     async def publish(self) -> None:
         pc = self.publish_pc = new_pc()
         if self.send_audio:
-            t = pc.addTransceiver(ToneTrack(tone_of(self.index)), direction="sendonly")
+            t = pc.addTransceiver(EncodedToneTrack(tone_of(self.index), self.audio_frame_ms), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
         if self.send_video:
             t = pc.addTransceiver(ColourTrack(COLOURS[self.index % len(COLOURS)]), direction="sendonly")
@@ -213,10 +267,18 @@ class Peer:
             @pc.on("track")
             def on_track(track: MediaStreamTrack) -> None:
                 transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
-                self._tasks.append(asyncio.get_running_loop().create_task(self._consume(transceiver.mid, track)))
+                if self.decode:
+                    self._tasks.append(asyncio.get_running_loop().create_task(self._consume(transceiver.mid, track)))
+                else:
+                    stop_decoder(transceiver.receiver)
 
         pc = self.subscribe_pc
+        for media in sdp_module.SessionDescription.parse(sdp).media:
+            for info in media.ssrc:
+                self._mid_of_ssrc[info.ssrc] = str(media.rtp.muxId)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if not self.decode:
+            self._count_only(pc.getTransceivers()[0].receiver.transport)
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
 
@@ -242,6 +304,37 @@ class Peer:
                 channels = len(frame.layout.channels) if not frame.format.is_planar else 1
                 rec.samples.append(frame.to_ndarray()[0][::channels])
                 del rec.samples[:-40]
+
+    def _count_only(self, dtls: Any) -> None:
+        """A listener that only counts: decrypted RTP is tallied per SSRC and
+        goes no further (keeps 30 listeners in one test process cheap)."""
+        if getattr(dtls, "_test_counting", False):
+            return
+        dtls._test_counting = True
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            if len(data) >= 12:
+                ssrc = int.from_bytes(data[8:12], "big")
+                self._ssrc_packets[ssrc] = self._ssrc_packets.get(ssrc, 0) + 1
+
+        dtls._handle_rtp_data = handle_rtp_data
+
+    async def packets_by_mid(self) -> dict[str, int]:
+        """RTP packets received per subscribe mid: counted on arrival by
+        listeners that do not decode, else from aiortc's inbound-rtp stats."""
+        out: dict[str, int] = {}
+        if not self.decode:
+            for ssrc, n in self._ssrc_packets.items():
+                mid = self._mid_of_ssrc.get(ssrc)
+                if mid is not None:
+                    out[mid] = out.get(mid, 0) + n
+            return out
+        if self.subscribe_pc is None:
+            return out
+        for t in self.subscribe_pc.getTransceivers():
+            stats = await t.receiver.getStats()
+            out[str(t.mid)] = sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
+        return out
 
     # -- what arrived --------------------------------------------------------------
     def mids_of(self, participant_id: str, kind: str) -> list[str]:
@@ -291,6 +384,17 @@ class Peer:
                 await pc.close()
         if self.ws is not None and not self.ws.closed:
             await self.ws.close()
+
+
+def stop_decoder(receiver: Any) -> None:
+    """A listener that only counts packets: stop aiortc's decoder thread once started."""
+    original = receiver.receive
+
+    async def receive(parameters: Any) -> None:
+        await original(parameters)
+        receiver._handle_disconnect()
+
+    receiver.receive = receive
 
 
 class JoinRefused(Exception):
