@@ -34,11 +34,15 @@ def check_publish_offer(text: str, current: list[tuple[str, str | None]]) -> Non
             raise SignalingError("bad_sdp", f"Media section {i} lacks a DTLS fingerprint (a=fingerprint).")
         if not media.rtcp_mux:
             raise SignalingError("bad_sdp", f"Media section {i} must use a=rtcp-mux.")
-        if not media.ice_candidates:
-            raise SignalingError(
-                "bad_sdp",
-                f"Media section {i} has no ICE candidates; send the offer once ICE gathering is complete (no trickle).",
-            )
+    # With BUNDLE only the first bundled section carries the shared transport's
+    # candidates (Chromium gives the others port 9 and none); without it, each does.
+    bundle = next((g for g in desc.group if g.semantic == "BUNDLE" and g.items), None)
+    carriers = [m for m in desc.media if m.rtp.muxId == bundle.items[0]] if bundle else desc.media
+    if not carriers or not all(m.ice_candidates for m in carriers):
+        raise SignalingError(
+            "bad_sdp",
+            "The publish offer has no ICE candidates; send it once ICE gathering is complete (no trickle).",
+        )
     offered = [(m.kind, m.rtp.muxId) for m in desc.media]
     if offered[: len(current)] != current:
         raise SignalingError(

@@ -41,8 +41,14 @@ async def test_audio_call_of_32_everyone_receives_31_streams_and_a_33rd_is_refus
         for p in peers:
             assert {kind for _, kind in p.tracks.values()} == {"audio"}
         decoders = [peers[0], peers[31]]
-        assert await wait_for(lambda: all(a.hears(b) for a in decoders for b in peers if b is not a), 30), {
-            a.name: [b.name for b in peers if b is not a and not a.hears(b)] for a in decoders
+        ok = await wait_for(lambda: all(a.hears(b) for a in decoders for b in peers if b is not a), 30)
+        assert ok, {
+            a.name: [
+                (b.name, [(mid, a.received[mid].frames if mid in a.received else None,
+                           a.received[mid].tone() if mid in a.received else None) for mid in a.mids_of(b.participant_id, "audio")])
+                for b in peers if b is not a and not a.hears(b)
+            ]
+            for a in decoders
         }
         first = [await p.packets_by_mid() for p in peers]
         await asyncio.sleep(2)
