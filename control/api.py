@@ -58,11 +58,11 @@ async def revoke_link(request: web.Request) -> web.Response:
 async def join_link(request: web.Request) -> web.Response:
     service = request.app[LINKS]
     token = request.match_info["token"]
-    await service.find(token)  # a dead link answers 404/410 before the body is judged
+    link = await service.find(token)  # a dead link answers 404/410 before the body is judged
     body = await json_object(request)
     name = text_field(body, "name", required=True, min_len=1, max_len=64)
     assert name is not None
-    grant = await service.join(token, name)
+    grant = await service.join(link, name)
     config = request.app[CONFIG]
     return web.json_response(
         {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import AsyncIterator
 
@@ -47,7 +48,9 @@ def create_app(
         service.media = node
         app[LINKS] = service
         app[SFU] = node
+        follower = asyncio.get_running_loop().create_task(service.follow_revocations())
         yield
+        follower.cancel()
         await node.close()
         await the_store.close()
 

@@ -84,9 +84,16 @@ class LinkService:
         await self.store.revoke_link(link.token_hash, self.clock.now())
         if self.media is not None:
             await self.media.end_call(link.token_hash, "link_revoked")
+        await self.store.announce_revoked(link.token_hash)
 
-    async def join(self, token: str, name: str) -> JoinGrant:
-        link = await self.find(token)
+    async def follow_revocations(self) -> None:
+        """End, on this node, the calls of links revoked through other nodes."""
+        async for revoked in self.store.revocations():
+            if self.media is not None:
+                await self.media.end_call(revoked, "link_revoked")
+
+    async def join(self, link: LinkRecord, name: str) -> JoinGrant:
+        """Hold a seat in ``link``'s call (found live by :meth:`find`)."""
         now = self.clock.now()
         participant_id = "p_" + secrets.token_hex(8)
         ticket = new_token()

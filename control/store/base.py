@@ -7,7 +7,7 @@ Redis (several nodes) implement it. Tokens and tickets arrive already hashed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import AsyncIterator, Literal, Protocol
 
 CallType = Literal["audio", "video"]
 
@@ -60,5 +60,11 @@ class LinkStore(Protocol):
 
     async def clear_seats(self) -> None:
         """Forget every seat (a node starting has nobody connected)."""
+
+    async def announce_revoked(self, token_hash: str) -> None:
+        """Tell every node sharing this store that a link was revoked."""
+
+    def revocations(self) -> AsyncIterator[str]:
+        """Token hashes of links revoked through any node, as they happen."""
 
     async def close(self) -> None: ...

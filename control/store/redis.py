@@ -35,7 +35,7 @@ import os
 import secrets
 import socket
 import time
-from typing import Any
+from typing import Any, AsyncIterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -258,6 +258,20 @@ class RedisStore:
         now = _num(time.time())
         async for key in self.redis.scan_iter(match=self._key("pending", "*"), count=500):
             await self._drop_expired(keys=[key], args=[self.prefix, now])
+
+    async def announce_revoked(self, token_hash: str) -> None:
+        await self.redis.publish(self.prefix + "revoked", token_hash)
+
+    async def revocations(self) -> AsyncIterator[str]:
+        """Pub/sub: every node ends its part of a call revoked through any node."""
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(self.prefix + "revoked")
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield str(message["data"])
+        finally:
+            await pubsub.aclose()
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -7,8 +7,10 @@ the file.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
+from typing import AsyncIterator
 
 from control.store.base import CallType, LinkRecord, SeatRecord
 
@@ -31,6 +33,7 @@ CREATE TABLE IF NOT EXISTS seats (
     connected INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS seats_by_link ON seats(token_hash);
+CREATE INDEX IF NOT EXISTS unused_tickets ON seats(ticket_expires_at) WHERE connected = 0;
 """
 
 
@@ -131,6 +134,13 @@ class SqliteStore:
 
     async def clear_seats(self) -> None:
         self._db.execute("DELETE FROM seats")
+
+    async def announce_revoked(self, token_hash: str) -> None:
+        """One node: the revoking node ends its call itself; nobody else to tell."""
+
+    async def revocations(self) -> AsyncIterator[str]:
+        await asyncio.Event().wait()  # one node: nothing ever arrives from elsewhere
+        yield ""  # pragma: no cover
 
     async def close(self) -> None:
         self._db.close()

@@ -45,13 +45,23 @@ async def test_two_nodes_share_links_seats_and_revocations(tmp_path: Path, redis
         async with running_server(tmp_path / "c", store=redis_db.url(node_id="c")) as (c, _):
             assert (await (await c.get(f"/api/links/{token}")).json())["participants"] == 1
 
+        # someone else is in the same call through node b
+        ws_b = await b.ws_connect("/ws/" + from_b[0]["ws_url"].rsplit("/", 1)[1])
+        assert (await ws_b.receive_json(timeout=5))["type"] == "welcome"
+
         # revoked on a, refused on b
         assert (await a.delete(f"/api/links/{token}")).status == 204
         for resp in [await b.get(f"/api/links/{token}"), await b.post(f"/api/links/{token}/join", json={"name": "late"})]:
             assert resp.status == 410 and (await resp.json())["error"]["code"] == "link_revoked"
         ended = await ws.receive_json(timeout=5)
         assert ended == {"type": "ended", "reason": "link_revoked"}
+        # the call ends on node b too: revocations travel between nodes
+        msg = await ws_b.receive_json(timeout=5)
+        while msg["type"] != "ended":
+            msg = await ws_b.receive_json(timeout=5)
+        assert msg == {"type": "ended", "reason": "link_revoked"}
         await ws.close()
+        await ws_b.close()
 
     # Redis holds hashes only: neither the link token nor any ticket in clear
     with redis.Redis(host="127.0.0.1", port=redis_db.port, decode_responses=True) as client:
