@@ -75,8 +75,10 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
 
 # -- browsers -----------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
+    # package scope: Playwright's sync API keeps an event loop running in this
+    # thread while it is started, which the asyncio tests elsewhere cannot share
     pw = sync_playwright().start()
     yield pw
     pw.stop()
