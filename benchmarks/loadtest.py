@@ -1,0 +1,623 @@
+"""Load test: callsfu side by side with a transcoding relay, Janus, and the floor.
+
+    python -m benchmarks.loadtest [--scenario fanout|meeting|audio|join]
+        [--subscribers N | --sweep 1,4,16,31] [--participants N] [--seconds S]
+        [--baselines transcoding,janus|none] [--json FILE] [--plot FILE.png] [--quick]
+
+(also ``callsfu bench ARGS``). It starts every server itself on 127.0.0.1
+inside a private network namespace (re-executing itself under
+``scripts/netns-run`` when started outside one), joins synthetic participants
+through each server's own API and signaling from worker processes (never
+inside the server's process), measures, and stops everything it started,
+also on Ctrl-C, SIGTERM or an error.
+
+Scenarios:
+  fanout   1 publisher (VP8, ~1 Mbps, 640x360 at 30 fps) -> N subscribers
+  meeting  N people, each publishes Opus + VP8 (~300 kbps) and receives everyone
+  audio    N people, Opus only, everyone receives everyone
+  join     1 publisher streaming; N subscribers join at once: time to first frame
+
+Per target and N it reports the server process's CPU time per forwarded
+packet (utime+stime from /proc/PID/stat over the measurement window, divided
+by the packets the subscribers received), packets and bytes per second in and
+out, loss (sequence gaps per received SSRC), one-way latency publisher ->
+subscriber through the server (p50/p99; same machine, same clock), join to
+first keyframe, and the server's resident memory. The floor (SRTP protect +
+one sendto per packet) is measured in the same run. Targets are run one after
+the other for each N (interleaved), under the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+NETNS_RUN = ROOT / "scripts" / "netns-run"
+SCENARIOS = ("fanout", "meeting", "audio", "join")
+TARGETS = ("callsfu", "transcoding", "janus")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# -- isolation ----------------------------------------------------------------------------------
+def isolated() -> bool:
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def ensure_private_netns(argv: Sequence[str]) -> None:
+    """Return inside a loopback-only namespace; otherwise re-exec under netns-run."""
+    if isolated() or os.environ.get("CALLSFU_BENCH_NETNS") == "1":
+        return
+    if os.environ.get("CALLSFU_BENCH_REEXEC") == "1":
+        sys.exit("loadtest: still not in a private network namespace after scripts/netns-run; refusing to run")
+    os.environ["CALLSFU_BENCH_REEXEC"] = "1"
+    sys.stdout.flush()
+    os.execv(str(NETNS_RUN), [str(NETNS_RUN), sys.executable, "-m", "benchmarks.loadtest", *argv])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- /proc ------------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 10) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{what} did not come up (exit code {proc.poll()}):\n{tail}")
+        time.sleep(0.05)
+
+
+# -- the servers under test ------------------------------------------------------------------------
+class Target:
+    name = ""
+    pid = 0
+
+    def room(self, call_type: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    driver = "callsfu"
+
+
+class CallsfuLike(Target):
+    """callsfu serve, or the transcoding relay speaking the same protocol."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name = name
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        if name == "callsfu":
+            cmd = [sys.executable, "-m", "control.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                   "--ice-host", "127.0.0.1", "--data-dir", str(workdir / "data"), "--log-level", "warning"]  # fmt: skip
+        else:
+            cmd = [sys.executable, "-m", "benchmarks.baselines.transcoding", "--port", str(port)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSFU_")}
+        self.log = workdir / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                         preexec_fn=die_with_parent)  # fmt: skip
+        self.pid = self.proc.pid
+        wait_http(f"{self.base}/healthz", self.proc, name, self.log)
+
+    def room(self, call_type: str) -> dict[str, Any]:
+        status, body = http_json(f"{self.base}/api/links", {"type": call_type, "title": "loadtest"})
+        if status != 201:
+            raise RuntimeError(f"{self.name}: could not create a link: {status} {body}")
+        return {"base": self.base, "token": body["token"]}
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+@contextlib.contextmanager
+def start_target(name: str, workdir: Path, cores: int) -> Iterator[Target]:
+    if name == "janus":
+        from benchmarks.baselines.janus import JanusServer
+
+        target: Any = JanusServer(workdir, event_loops=cores)
+    else:
+        target = CallsfuLike(name, workdir)
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
+# -- worker processes ----------------------------------------------------------------------------------
+class Workers:
+    def __init__(self, count: int, clips: dict[str, list[bytes]]) -> None:
+        from benchmarks.synth import worker_main
+
+        ctx = multiprocessing.get_context("fork")
+        self.conns: list[Connection] = []
+        self.procs: list[Any] = []
+        for _ in range(count):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, args=(child, clips), daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def ask(self, commands: list[Any], timeout: float = 120) -> list[Any]:
+        """Send one command per worker (None: skip), gather the replies."""
+        asked = []
+        for conn, cmd in zip(self.conns, commands):
+            if cmd is not None:
+                conn.send(cmd)
+                asked.append(conn)
+        replies = []
+        deadline = time.monotonic() + timeout
+        for conn in asked:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                raise RuntimeError("a load worker did not answer in time")
+            reply = conn.recv()
+            if isinstance(reply, dict) and "error" in reply and isinstance(reply["error"], str) and "Traceback" in reply["error"]:
+                raise RuntimeError(f"load worker failed:\n{reply['error']}")
+            replies.append(reply)
+        return replies
+
+    def all(self, command: Any, timeout: float = 120) -> list[Any]:
+        return self.ask([command] * len(self.conns), timeout)
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self.procs:
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(p.pid)
+        return total
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.all(("stop",), timeout=20)
+        for p in self.procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+
+
+# -- progress -------------------------------------------------------------------------------------------------
+def progress(label: str, done: float, total: float, extra: str = "") -> None:
+    width = 28
+    filled = int(width * min(1.0, done / total)) if total else width
+    sys.stderr.write(f"\r  {label:<28} [{'#' * filled}{'.' * (width - filled)}] {done:4.0f}/{total:.0f} s {extra:<30}")
+    sys.stderr.flush()
+
+
+def note(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+# -- one run: one target, one scenario, one N ------------------------------------------------------------------
+def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, clips: dict[str, list[bytes]]) -> dict[str, Any]:
+    from benchmarks.synth import Spec
+
+    label = f"{target_name} {scenario} N={n}"
+    result: dict[str, Any] = {"target": target_name, "scenario": scenario, "n": n}
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"loadtest-{target_name}-")))
+        note(f"{label}: starting {target_name}")
+        target = stack.enter_context(start_target(target_name, workdir, os.cpu_count() or 2))
+        workers = Workers(args.workers, clips)
+        stack.callback(workers.stop)
+        room = target.room("audio" if scenario == "audio" else "video")
+        driver = target.driver
+        W = args.workers
+
+        # who is who
+        publishers: list[Spec] = []
+        subscribers: list[Spec] = []
+        if scenario in ("fanout", "join"):
+            publishers.append(Spec("pub-0", 0, video="1mbps", subscribe=False, driver=driver, target=room))
+            subscribers = [Spec(f"sub-{i}", i + 1, driver=driver, target=room) for i in range(n)]
+            expected_streams = 1
+            fanout = n
+        else:
+            video = "300kbps" if scenario == "meeting" else None
+            publishers = [Spec(f"p-{i}", i, video=video, audio=True, driver=driver, target=room) for i in range(n)]
+            expected_streams = (n - 1) * (2 if video else 1)
+            fanout = n - 1
+        where: dict[str, int] = {}
+        plan: list[list[Spec]] = [[] for _ in range(W)]
+        for i, s in enumerate(publishers + subscribers):
+            # the single publisher of a fan-out shares worker 0; subscribers spread round robin
+            w = i % W
+            plan[w].append(s)
+            where[s.name] = w
+
+        def join(specs: list[Spec], batch: int) -> list[dict[str, Any]]:
+            per = [[s for s in specs if where[s.name] == w] for w in range(W)]
+            replies = workers.ask([("join", p, batch) if p else None for p in per], timeout=60 + 2 * len(specs))
+            return [r for rep in replies for r in rep]
+
+        # phase 1: publishers (in a meeting, everyone)
+        t_join = time.monotonic()
+        joined = join(publishers, 8)
+        errors = [f"{j['name']}: {j['error']}" for j in joined if j["error"]]
+        if errors and len(errors) == len(joined):
+            raise RuntimeError(f"{label}: no publisher could join: {errors[0]}")
+        feeds = {j["name"]: j["feed"] for j in joined}
+        if scenario == "join":
+            time.sleep(1.5)  # the publisher is streaming before the crowd arrives
+        # phase 2: subscribers (all at once in the join scenario)
+        if driver == "janus":
+            if subscribers:
+                for s in subscribers:
+                    s.feeds = [feeds["pub-0"]]
+                errors += [f"{j['name']}: {j['error']}" for j in join(subscribers, n if scenario == "join" else 8) if j["error"]]
+            else:  # everyone subscribes to everyone else's feed on one connection
+                per: list[list[tuple[str, list[int]]]] = [[] for _ in range(W)]
+                for s in publishers:
+                    per[where[s.name]].append((s.name, [f for name, f in feeds.items() if name != s.name and f is not None]))
+                replies = workers.ask([("subscribe_janus", p) if p else None for p in per], timeout=60 + 2 * n)
+                errors += [f"{r['name']}: {r['error']}" for rep in replies for r in rep if r["error"]]
+        elif subscribers:
+            errors += [f"{j['name']}: {j['error']}" for j in join(subscribers, n if scenario == "join" else 8) if j["error"]]
+        receivers = {s.name for s in (subscribers or publishers)}
+
+        # wait until every receiver gets every stream it should
+        deadline = time.monotonic() + args.ready_timeout + 0.3 * n
+        ready = 0
+        while True:
+            status = [st for rep in workers.all(("status",)) for st in rep]
+            ready = sum(1 for st in status if st["name"] in receivers and st["streams"] >= expected_streams)
+            progress(label, 0, args.seconds, f"receiving: {ready}/{len(receivers)}")
+            if ready == len(receivers) or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        result["setup_s"] = round(time.monotonic() - t_join, 2)
+        time.sleep(args.warmup)
+
+        # the measurement window
+        workers.all(("mark",))
+        cpu0, wcpu0, t0 = cpu_seconds(target.pid), workers.cpu_seconds(), time.monotonic()
+        while (elapsed := time.monotonic() - t0) < args.seconds:
+            time.sleep(min(1.0, args.seconds - elapsed))
+            el = time.monotonic() - t0
+            progress(label, el, args.seconds, f"server CPU {100 * (cpu_seconds(target.pid) - cpu0) / el:.0f}%")
+        marks = workers.all(("mark",))
+        cpu1, wcpu1, t1 = cpu_seconds(target.pid), workers.cpu_seconds(), time.monotonic()
+        rss = rss_mb(target.pid)
+        status = [st for rep in workers.all(("status",)) for st in rep]
+        sys.stderr.write("\n")
+
+    dt = t1 - t0
+    rx = sum(m["rx_packets"] for m in marks)
+    tx = sum(m["tx_packets"] for m in marks)
+    received = sum(m["received"] for m in marks)
+    expected = sum(m["expected"] for m in marks)
+    lat = np.concatenate([m["latency"] for m in marks]) * 1000 if marks else np.zeros(0)
+    first = [st["first_frame_ms"] for st in status if st["name"] in receivers and st["first_frame_ms"] is not None]
+    cpu = cpu1 - cpu0
+    decoded = next((m["decoded"] for m in marks if m["decoded"]), None)
+    result.update({
+        "seconds": round(dt, 2),
+        "receivers_ready": f"{ready}/{len(receivers)}",
+        "fanout": fanout,
+        "sfu_cpu_s": round(cpu, 3),
+        "cpu_pct": round(100 * cpu / dt, 1),
+        "sfu_cpu_us_per_packet": round(cpu / rx * 1e6, 2) if rx else None,
+        "sfu_cpu_us_per_expected_packet": round(cpu / (tx * fanout) * 1e6, 2) if tx and fanout else None,
+        "forwarded_pps": round(rx / dt, 1),
+        "in_pps": round(tx / dt, 1),
+        "expected_pps": round(tx * fanout / dt, 1),
+        "delivered_pct": round(100 * rx / (tx * fanout), 1) if tx and fanout else None,
+        "bytes_out_per_s": round(sum(m["rx_bytes"] for m in marks) / dt),
+        "bytes_in_per_s": round(sum(m["tx_bytes"] for m in marks) / dt),
+        "loss_pct": round(100 * max(0, expected - received) / expected, 3) if expected else None,
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
+        "latency_ms_p99": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+        "latency_samples": int(len(lat)),
+        "join_to_first_frame_ms_p50": round(float(np.percentile(first, 50)), 1) if first else None,
+        "join_to_first_frame_ms_p99": round(float(np.percentile(first, 99)), 1) if first else None,
+        "rss_mb": round(rss, 1),
+        "load_cpu_pct": round(100 * (wcpu1 - wcpu0) / dt, 1),
+        "keyframes_sent": sum(st["keyframes_sent"] for st in status),
+        "decoded_sample": decoded,
+        "errors": errors[:10],
+    })  # fmt: skip
+    if target_name == "transcoding" and not len(lat):
+        result["latency_note"] = "not measurable: the relay re-encodes, so payloads can't be matched to their send time"
+    return result
+
+
+def marginal(runs: list[dict[str, Any]]) -> float | None:
+    """Slope of server CPU (s/s) against forwarded packets/s, in µs per packet."""
+    pts = [(r["forwarded_pps"], r["sfu_cpu_s"] / r["seconds"]) for r in runs if r.get("forwarded_pps")]
+    if len(pts) < 2 or len({p for p, _ in pts}) < 2:
+        return None
+    x, y = np.array(pts).T
+    return round(float(np.polyfit(x, y, 1)[0]) * 1e6, 2)
+
+
+KEYS = ("sfu_cpu_us_per_packet", "forwarded_pps", "loss_pct", "latency_ms_p50", "latency_ms_p99")
+
+
+def table(runs: dict[str, list[dict[str, Any]]], floor: float) -> str:
+    head = (f"{'target':<12}{'scen':<8}{'N':>4}{'µs/pkt':>8}{'pkt/s out':>10}{'pkt/s in':>9}{'MB/s out':>9}"
+            f"{'deliv%':>7}{'loss%':>7}{'lat p50':>8}{'lat p99':>8}{'join p50':>9}{'join p99':>9}{'CPU%':>6}{'RSS MB':>7}")  # fmt: skip
+    lines = [head]
+
+    def f(v: Any, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    for name, rs in runs.items():
+        for r in rs:
+            if "error" in r:
+                lines.append(f"{name:<12}{r.get('scenario', ''):<8}{r.get('n', ''):>4}  error: {r['error'][:80]}")
+                continue
+            lines.append(
+                f"{name:<12}{r['scenario']:<8}{r['n']:>4}{f(r['sfu_cpu_us_per_packet'], '.1f'):>8}{r['forwarded_pps']:>10.0f}"
+                f"{r['in_pps']:>9.0f}{r['bytes_out_per_s'] / 1e6:>9.2f}{f(r['delivered_pct'], '.1f'):>7}{f(r['loss_pct'], '.2f'):>7}"
+                f"{f(r['latency_ms_p50'], '.2f'):>8}{f(r['latency_ms_p99'], '.2f'):>8}"
+                f"{f(r['join_to_first_frame_ms_p50'], '.0f'):>9}{f(r['join_to_first_frame_ms_p99'], '.0f'):>9}"
+                f"{r['cpu_pct']:>6.0f}{r['rss_mb']:>7.0f}"
+            )  # fmt: skip
+    lines.append(f"floor (SRTP protect + sendto, same run): {floor:.2f} µs/packet")
+    return "\n".join(lines)
+
+
+def ratios(runs: dict[str, list[dict[str, Any]]], floor: float) -> dict[str, Any]:
+    """callsfu's µs/packet over each other target's, pair by pair at equal N."""
+    out: dict[str, Any] = {}
+    ours = {r["n"]: r for r in runs.get("callsfu", []) if r.get("sfu_cpu_us_per_packet")}
+    for name in ("transcoding", "janus"):
+        theirs = {r["n"]: r for r in runs.get(name, []) if r.get("sfu_cpu_us_per_packet")}
+        pairs = {n: round(ours[n]["sfu_cpu_us_per_packet"] / theirs[n]["sfu_cpu_us_per_packet"], 3)
+                 for n in sorted(ours) if n in theirs}  # fmt: skip
+        if pairs:
+            out[f"callsfu_over_{name}"] = pairs
+    if ours and floor:
+        out["callsfu_over_floor"] = {n: round(r["sfu_cpu_us_per_packet"] / floor, 2) for n, r in sorted(ours.items())}
+    return out
+
+
+def plot(runs: dict[str, list[dict[str, Any]]], scenario: str, path: Path, floor: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = {"callsfu": "tab:blue", "transcoding": "tab:red", "janus": "tab:green"}
+    for name, rs in runs.items():
+        ok = [r for r in rs if r.get("sfu_cpu_us_per_packet")]
+        if not ok:
+            continue
+        ns = [r["n"] for r in ok]
+        ax1.plot(ns, [r["sfu_cpu_us_per_packet"] for r in ok], "o-", label=name, color=colours.get(name))
+        lat = [r for r in ok if r.get("latency_ms_p50") is not None]
+        if lat:
+            ax2.plot([r["n"] for r in lat], [r["latency_ms_p50"] for r in lat], "o-", label=f"{name} p50", color=colours.get(name))
+            ax2.plot([r["n"] for r in lat], [r["latency_ms_p99"] for r in lat], "o--", label=f"{name} p99", color=colours.get(name), alpha=0.6)
+    if floor:
+        ax1.axhline(floor, color="grey", linestyle=":", label="floor (SRTP + sendto)")
+    who = "subscribers" if scenario in ("fanout", "join") else "participants"
+    ax1.set(xlabel=who, ylabel="server CPU µs per forwarded packet", title=f"{scenario}: cost per packet", yscale="log")
+    ax2.set(xlabel=who, ylabel="one-way latency, ms", title=f"{scenario}: publisher → subscriber latency")
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def make_clips(scenario: str) -> dict[str, list[bytes]]:
+    from benchmarks.media import PROFILES, encode_vp8
+
+    wanted = {"fanout": ["1mbps"], "join": ["1mbps"], "meeting": ["300kbps"], "audio": []}[scenario]
+    return {name: encode_vp8(PROFILES[name]) for name in wanted}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.loadtest", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])  # fmt: skip
+    parser.add_argument("--scenario", choices=SCENARIOS, default="fanout")
+    parser.add_argument("--subscribers", type=int, help="fanout/join: subscribers (default 16)")
+    parser.add_argument("--participants", type=int, help="meeting/audio: participants (default 8 / 16); join: joiners")
+    parser.add_argument("--sweep", help="several N, comma separated (e.g. 1,4,16,31): per-N results and the marginal cost")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per run (default 10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of traffic before measuring (default 2)")
+    parser.add_argument("--baselines", default="transcoding,janus", help="transcoding,janus (default), a subset, or none")
+    parser.add_argument("--transcoding-max", type=int, default=16, help="largest N given to the transcoding relay (default 16: beyond, it only drowns)")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--ready-timeout", type=float, default=20.0, help="seconds to wait for media to reach every receiver")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--plot", type=Path, help="draw CPU per packet and latency against N to this PNG")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (small N, 2 s windows)")
+    args = parser.parse_args(argv)
+
+    baselines = [] if args.baselines.strip() in ("", "none") else [b.strip() for b in args.baselines.split(",")]
+    for b in baselines:
+        if b not in ("transcoding", "janus"):
+            parser.error(f"unknown baseline {b!r} (transcoding, janus or none)")
+    default_n = {"fanout": 16, "join": 16, "meeting": 8, "audio": 16}[args.scenario]
+    n_arg = args.subscribers if args.scenario in ("fanout", "join") else args.participants
+    if args.scenario == "join" and args.participants and not args.subscribers:
+        n_arg = args.participants
+    if args.sweep:
+        ns = [int(x) for x in args.sweep.split(",") if x.strip()]
+    else:
+        ns = [n_arg or default_n]
+    if args.quick:
+        ns = [min(n, 4 if args.scenario in ("fanout", "join") else 3) for n in ns][:1] if not args.sweep else ns
+        args.seconds, args.warmup, args.ready_timeout = min(args.seconds, 2.0), min(args.warmup, 0.5), min(args.ready_timeout, 15.0)
+    if any(n < 1 for n in ns) or (args.scenario in ("meeting", "audio") and any(n < 2 for n in ns)):
+        parser.error("N must be at least 1 (2 for meeting and audio)")
+    ensure_private_netns(argv)
+
+    from benchmarks.floor import floor_us_per_packet
+
+    targets = ["callsfu", *baselines]
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+    floors: list[float] = []
+    janus_error = None
+    if "janus" in targets:
+        from benchmarks.baselines.janus import prepare
+
+        janus_error = prepare()
+    interrupted = False
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    load_before = os.getloadavg()
+    try:
+        note(f"encoding the synthetic media once ({args.scenario})")
+        clips = make_clips(args.scenario)
+        for n in ns:
+            floors.append(floor_us_per_packet(30_000 if args.quick else 100_000))
+            for t in targets:
+                if t == "janus" and janus_error:
+                    runs[t].append({"target": t, "scenario": args.scenario, "n": n, "error": janus_error})
+                    continue
+                if t == "transcoding" and n > args.transcoding_max:
+                    runs[t].append({"target": t, "scenario": args.scenario, "n": n,
+                                    "error": f"skipped: N above --transcoding-max {args.transcoding_max}"})  # fmt: skip
+                    continue
+                try:
+                    runs[t].append(run_once(t, args.scenario, n, args, clips))
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    sys.stderr.write("\n")
+                    note(f"{t} N={n} failed: {exc}")
+                    runs[t].append({"target": t, "scenario": args.scenario, "n": n, "error": str(exc)[:1000]})
+    except KeyboardInterrupt:
+        interrupted = True
+        note("\nloadtest: interrupted; everything it started is stopped")
+    load_after = os.getloadavg()
+    floor = float(np.median(floors)) if floors else 0.0
+
+    print()
+    print(table(runs, floor))
+    rat = ratios(runs, floor)
+    for k, v in rat.items():
+        print(f"{k}: " + ", ".join(f"N={n}: {x}" for n, x in v.items()))
+    slopes = {t: marginal([r for r in rs if "error" not in r]) for t, rs in runs.items()}
+    if any(v is not None for v in slopes.values()):
+        print("marginal µs per forwarded packet (slope of CPU over packets/s): "
+              + ", ".join(f"{t} {v}" for t, v in slopes.items() if v is not None))  # fmt: skip
+    print(f"{os.cpu_count()} CPUs; 1-minute load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+          "(server, load workers and other work share the machine)")  # fmt: skip
+
+    ok = [r for r in runs["callsfu"] if "error" not in r]
+    top = ok[-1] if ok else (runs["callsfu"][-1] if runs["callsfu"] else {})
+    report: dict[str, Any] = {k: top.get(k) for k in KEYS}
+    report["floor_us_per_packet"] = round(floor, 2)
+    report["baselines"] = {}
+    for b in ("transcoding", "janus"):
+        rs = runs.get(b)
+        if not rs:
+            report["baselines"][b] = {"error": "not run (--baselines)"}
+            continue
+        same = [r for r in rs if r.get("n") == top.get("n") and "error" not in r]
+        good = [r for r in rs if "error" not in r]
+        pick = same[-1] if same else (good[-1] if good else rs[-1])
+        entry = {k: pick.get(k) for k in KEYS}
+        entry["n"] = pick.get("n")
+        if "error" in pick:
+            entry["error"] = pick["error"]
+        report["baselines"][b] = entry
+    report.update({
+        "scenario": args.scenario,
+        "n": top.get("n"),
+        "join_to_first_frame_ms_p50": top.get("join_to_first_frame_ms_p50"),
+        "join_to_first_frame_ms_p99": top.get("join_to_first_frame_ms_p99"),
+        "rss_mb": top.get("rss_mb"),
+        "bytes_out_per_s": top.get("bytes_out_per_s"),
+        "in_pps": top.get("in_pps"),
+        "ratios": rat,
+        "marginal_us_per_packet": slopes,
+        "runs": runs,
+        "floors_us_per_packet": [round(f, 2) for f in floors],
+        "seconds": args.seconds,
+        "quick": args.quick,
+        "interrupted": interrupted,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "loadavg_1min": [round(load_before[0], 2), round(load_after[0], 2)]},
+    })  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if args.plot:
+        plot(runs, args.scenario, args.plot, floor)
+    if interrupted:
+        return 130
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

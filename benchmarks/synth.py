@@ -1,0 +1,533 @@
+"""Synthetic participants, run in worker processes (not in the SFU's).
+
+Each worker process runs one asyncio loop with several participants and
+obeys commands from the benchmark over a pipe (join, status, mark, stop).
+Participants publish pre-encoded media (see ``media.py``) through aiortc
+senders and receive without decoding: the subscribe connection's
+``RTCDtlsTransport._handle_rtp_data`` is replaced by a counter that checks
+sequence continuity per SSRC and the one-way delay of each packet.
+
+Latency: publishers note the send time of every packet under the identity of
+its payload (CRC-32 + length; an SFU forwards the payload bytes unchanged) in
+a table of shared memory inherited by every worker (``fork``); a receiver
+looks up the payload of what it gets. Same machine, same monotonic clock.
+
+Two signaling drivers: ``callsfu`` (PROTOCOL.md; the transcoding baseline
+speaks it too) and ``janus`` (VideoRoom over Janus's HTTP API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mmap
+import os
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import aiohttp
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import sdp as sdp_module
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from benchmarks.media import PROFILES, LoopTrack, decode_vp8_frame, encode_opus, payload_key, rtp_payload, vp8_keyframe_start
+
+# -- the shared send-time table -------------------------------------------------------
+TABLE_BITS = 18
+TABLE_MASK = (1 << TABLE_BITS) - 1
+_table_mem = mmap.mmap(-1, (1 << TABLE_BITS) * 16)  # anonymous, MAP_SHARED: shared with forked workers
+KEYS = np.frombuffer(_table_mem, dtype=np.int64, count=1 << TABLE_BITS)
+TIMES = np.frombuffer(_table_mem, dtype=np.float64, count=1 << TABLE_BITS, offset=(1 << TABLE_BITS) * 8)
+
+
+def use_loopback_only() -> None:
+    from aioice import ice
+
+    ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+
+# -- counters ------------------------------------------------------------------------------
+class Stream:
+    """One received SSRC: packets and the highest extended sequence number."""
+
+    __slots__ = ("received", "highest", "last", "prev_received", "prev_highest")
+
+    def __init__(self, seq: int) -> None:
+        self.received = 1
+        self.highest = seq
+        self.last = seq
+        self.prev_received = 0
+        self.prev_highest = seq - 1
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.rx_packets = 0
+        self.rx_bytes = 0
+        self.tx_packets = 0
+        self.tx_bytes = 0
+        self.streams: list[Stream] = []
+        self.latency: list[float] = []
+        self.sample: list[bytes] | None = None  # one keyframe's payloads, to decode once
+        self.sample_done = False
+        self.prev = (0, 0, 0, 0)
+
+    def mark(self) -> dict[str, Any]:
+        """Counters since the previous mark."""
+        d_recv = d_exp = 0
+        for s in self.streams:
+            d_recv += s.received - s.prev_received
+            d_exp += s.highest - s.prev_highest
+            s.prev_received, s.prev_highest = s.received, s.highest
+        now = (self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes)
+        out = {
+            "rx_packets": now[0] - self.prev[0],
+            "rx_bytes": now[1] - self.prev[1],
+            "tx_packets": now[2] - self.prev[2],
+            "tx_bytes": now[3] - self.prev[3],
+            "received": d_recv,
+            "expected": d_exp,
+            "latency": np.asarray(self.latency, dtype=np.float32),
+        }
+        self.prev = now
+        self.latency = []
+        return out
+
+
+@dataclass
+class Spec:
+    """One synthetic participant."""
+
+    name: str
+    index: int
+    video: str | None = None  # a PROFILES key, or None
+    audio: bool = False
+    subscribe: bool = True
+    driver: str = "callsfu"  # or "janus"
+    target: dict[str, Any] = field(default_factory=dict)  # callsfu: base, token; janus: url, room
+    feeds: list[int] = field(default_factory=list)  # janus: the publishers to subscribe to
+
+
+class Participant:
+    def __init__(self, spec: Spec, worker: Worker) -> None:
+        self.spec = spec
+        self.worker = worker
+        self.stats = worker.stats
+        self.publish_pc: RTCPeerConnection | None = None
+        self.subscribe_pc: RTCPeerConnection | None = None
+        self.video_track: LoopTrack | None = None
+        self.video_pts: set[int] = set()
+        self.ssrcs: set[int] = set()
+        self.join_started = 0.0
+        self.joined_at: float | None = None
+        self.first_frame_at: float | None = None
+        self.feed_id: int | None = None
+        self.error: str | None = None
+        self._hooked_rx = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    # -- media helpers ------------------------------------------------------------------
+    def publish_tracks(self, pc: RTCPeerConnection) -> None:
+        if self.spec.audio:
+            t = pc.addTransceiver(LoopTrack("audio", self.worker.opus(self.spec.index), 0.02, 48000), direction="sendonly")
+            t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
+        if self.spec.video:
+            profile = PROFILES[self.spec.video]
+            self.video_track = LoopTrack("video", self.worker.clips[self.spec.video], 1 / profile.fps, 90000)
+            t = pc.addTransceiver(self.video_track, direction="sendonly")
+            t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")])
+            track = self.video_track
+            t.sender._send_keyframe = track.request_keyframe  # PLI/FIR restarts the loop at its keyframe
+
+    def hook_tx(self, pc: RTCPeerConnection) -> None:
+        stats, keys, times, mask = self.stats, KEYS, TIMES, TABLE_MASK
+        for dtls in {id(t.sender.transport): t.sender.transport for t in pc.getTransceivers()}.values():
+            original = dtls._send_rtp
+
+            async def send_rtp(data: bytes, original: Any = original) -> None:
+                key = payload_key(data)
+                if key >= 0:
+                    slot = key & mask
+                    keys[slot] = key
+                    times[slot] = time.monotonic()
+                stats.tx_packets += 1
+                stats.tx_bytes += len(data)
+                await original(data)
+
+            dtls._send_rtp = send_rtp
+
+    def hook_rx(self, pc: RTCPeerConnection) -> None:
+        """Count, check continuity and delay; nothing goes on to aiortc's receivers."""
+        if self._hooked_rx:
+            return
+        self._hooked_rx = True
+        dtls = pc.getTransceivers()[0].receiver.transport
+        streams: dict[int, Stream] = {}
+        stats, keys, times, mask = self.stats, KEYS, TIMES, TABLE_MASK
+        monotonic = time.monotonic
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            now = monotonic()
+            if len(data) < 12:
+                return
+            ssrc = int.from_bytes(data[8:12], "big")
+            seq = (data[2] << 8) | data[3]
+            s = streams.get(ssrc)
+            if s is None:
+                s = streams[ssrc] = Stream(seq)
+                stats.streams.append(s)
+                self.ssrcs.add(ssrc)
+            else:
+                s.received += 1
+                delta = (seq - s.last) & 0xFFFF
+                if delta < 0x8000:
+                    s.highest += delta
+                    s.last = seq
+            stats.rx_packets += 1
+            stats.rx_bytes += len(data)
+            key = payload_key(data)
+            if key >= 0:
+                slot = key & mask
+                if keys[slot] == key:
+                    stats.latency.append(now - times[slot])
+            if (data[1] & 0x7F) in self.video_pts and (self.first_frame_at is None or stats.sample is not None):
+                self._video_packet(data, now)
+
+        dtls._handle_rtp_data = handle_rtp_data
+
+    def _video_packet(self, data: bytes, now: float) -> None:
+        payload = rtp_payload(data)
+        start = vp8_keyframe_start(payload)
+        if self.first_frame_at is None and start:
+            self.first_frame_at = now
+        stats = self.stats
+        if not stats.sample_done:
+            if stats.sample is None and start:
+                stats.sample = []
+            if stats.sample is not None:
+                stats.sample.append(bytes(payload))
+                if data[1] & 0x80:  # marker: the frame is complete
+                    stats.sample_done = True
+                    self.worker.decoded = self.worker.decode_sample(stats.sample)
+                    stats.sample = None
+
+    def note_offer(self, sdp: str) -> None:
+        for media in sdp_module.SessionDescription.parse(sdp).media:
+            if media.kind == "video":
+                self.video_pts.update(c.payloadType for c in media.rtp.codecs if c.mimeType.lower() == "video/vp8")
+
+    @staticmethod
+    def stop_decoders(pc: RTCPeerConnection) -> None:
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            for t in pc.getTransceivers():
+                if t.receiver.track is track and not getattr(t.receiver, "_bench_stopped", False):
+                    t.receiver._bench_stopped = True
+                    original = t.receiver.receive
+                    receiver = t.receiver
+
+                    async def receive(parameters: Any, original: Any = original, receiver: Any = receiver) -> None:
+                        await original(parameters)
+                        receiver._handle_disconnect()
+
+                    receiver.receive = receive
+
+    async def answer(self, sdp: str) -> str:
+        if self.subscribe_pc is None:
+            self.subscribe_pc = new_pc()
+            self.stop_decoders(self.subscribe_pc)
+        pc = self.subscribe_pc
+        self.note_offer(sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        self.hook_rx(pc)
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription.sdp
+
+    # -- callsfu signaling (PROTOCOL.md) ----------------------------------------------------------
+    async def join_callsfu(self) -> None:
+        http = self.worker.http
+        base, token = self.spec.target["base"], self.spec.target["token"]
+        async with http.post(f"{base}/api/links/{token}/join", json={"name": self.spec.name}) as resp:
+            body = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"join refused: {resp.status} {body}")
+        self.ws = ws = await http.ws_connect(body["ws_url"], heartbeat=None, max_msg_size=0)
+        welcome = json.loads((await ws.receive(timeout=30)).data)
+        if welcome.get("type") != "welcome":
+            raise RuntimeError(f"expected welcome, got {welcome}")
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        lock = asyncio.Lock()
+
+        async def read() -> None:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                m = json.loads(msg.data)
+                if m["type"] == "publish_answer" and not answer.done():
+                    answer.set_result(m["sdp"])
+                elif m["type"] == "subscribe":
+                    async with lock:
+                        sdp = await self.answer(m["sdp"])
+                    await ws.send_str(json.dumps({"type": "subscribe_answer", "sdp": sdp}))
+                elif m["type"] in ("error", "ended"):
+                    self.error = self.error or json.dumps(m)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(read()))
+        if self.spec.audio or self.spec.video:
+            pc = self.publish_pc = new_pc()
+            self.publish_tracks(pc)
+            await pc.setLocalDescription(await pc.createOffer())
+            await ws.send_str(json.dumps({"type": "publish", "sdp": pc.localDescription.sdp}))
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=await asyncio.wait_for(answer, 30), type="answer"))
+            self.hook_tx(pc)
+
+    # -- Janus VideoRoom over HTTP -------------------------------------------------------------------
+    async def join_janus(self) -> None:
+        self.janus = janus = JanusSession(self.worker.http, self.spec.target["url"])
+        await janus.create()
+        room = self.spec.target["room"]
+        if self.spec.audio or self.spec.video:
+            handle = await janus.attach()
+            ev, _ = await janus.request(handle, {"request": "join", "ptype": "publisher", "room": room, "display": self.spec.name})
+            self.feed_id = int(ev["id"])
+            pc = self.publish_pc = new_pc()
+            self.publish_tracks(pc)
+            await pc.setLocalDescription(await pc.createOffer())
+            body = {"request": "publish", "audio": self.spec.audio, "video": bool(self.spec.video)}
+            _, jsep = await janus.request(handle, body, {"type": "offer", "sdp": pc.localDescription.sdp})
+            if not jsep:
+                raise RuntimeError("Janus sent no answer to the publish offer")
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=jsep["sdp"], type="answer"))
+            self.hook_tx(pc)
+        if self.spec.feeds:
+            await self.subscribe_janus(self.spec.feeds)
+
+    async def subscribe_janus(self, feeds: list[int]) -> None:
+        janus = self.janus
+        handle = await janus.attach()
+        body = {"request": "join", "ptype": "subscriber", "room": self.spec.target["room"],
+                "streams": [{"feed": f} for f in feeds]}  # fmt: skip
+        _, jsep = await janus.request(handle, body)
+        if not jsep:
+            raise RuntimeError("Janus sent no subscribe offer")
+        sdp = await self.answer(jsep["sdp"])
+        await janus.request(handle, {"request": "start"}, {"type": "answer", "sdp": sdp})
+
+    # -- life -------------------------------------------------------------------------------------
+    async def join(self) -> None:
+        self.join_started = time.monotonic()
+        try:
+            if self.spec.driver == "janus":
+                await self.join_janus()
+            else:
+                await self.join_callsfu()
+            self.joined_at = time.monotonic()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"[:500]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        janus = getattr(self, "janus", None)
+        if janus is not None:
+            await janus.destroy()
+        if self.ws is not None and not self.ws.closed:
+            try:
+                await self.ws.send_str(json.dumps({"type": "leave"}))
+                await asyncio.wait_for(self.ws.close(), 2)
+            except Exception:
+                pass
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                try:
+                    await asyncio.wait_for(pc.close(), 5)
+                except Exception:
+                    pass
+
+
+class JanusSession:
+    """A Janus session: requests by transaction, events by long poll."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http, self.url = http, url
+        self.session_id = 0
+        self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.poller: asyncio.Task[None] | None = None
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.http.post(self.url + path, json=body) as resp:
+            return await resp.json(content_type=None)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _tx() -> str:
+        return "%016x" % random.getrandbits(64)
+
+    async def create(self) -> None:
+        reply = await self._post("", {"janus": "create", "transaction": self._tx()})
+        if reply.get("janus") != "success":
+            raise RuntimeError(f"Janus create: {reply}")
+        self.session_id = reply["data"]["id"]
+        self.poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def attach(self) -> int:
+        reply = await self._post(f"/{self.session_id}", {"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": self._tx()})
+        if reply.get("janus") != "success":
+            raise RuntimeError(f"Janus attach: {reply}")
+        return int(reply["data"]["id"])
+
+    async def request(self, handle: int, body: dict[str, Any], jsep: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        tx = self._tx()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiting[tx] = fut
+        msg: dict[str, Any] = {"janus": "message", "transaction": tx, "body": body}
+        if jsep:
+            msg["jsep"] = jsep
+        reply = await self._post(f"/{self.session_id}/{handle}", msg)
+        if reply.get("janus") == "success":  # synchronous answer
+            self.waiting.pop(tx, None)
+            return reply["plugindata"]["data"], None
+        if reply.get("janus") != "ack":
+            self.waiting.pop(tx, None)
+            raise RuntimeError(f"Janus {body.get('request')}: {reply}")
+        event = await asyncio.wait_for(fut, 30)
+        data = event.get("plugindata", {}).get("data", {})
+        if "error" in data:
+            raise RuntimeError(f"Janus {body.get('request')}: {data['error']}")
+        return data, event.get("jsep")
+
+    async def _poll(self) -> None:
+        while True:
+            try:
+                async with self.http.get(f"{self.url}/{self.session_id}?maxev=10", timeout=aiohttp.ClientTimeout(total=40)) as resp:
+                    events = await resp.json(content_type=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(0.5)
+                continue
+            for event in events if isinstance(events, list) else [events]:
+                fut = self.waiting.pop(event.get("transaction", ""), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(event)
+
+    async def destroy(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
+        try:
+            await asyncio.wait_for(self._post(f"/{self.session_id}", {"janus": "destroy", "transaction": self._tx()}), 3)
+        except Exception:
+            pass
+
+
+# -- the worker process ---------------------------------------------------------------------------
+class Worker:
+    def __init__(self, conn: Connection, clips: dict[str, list[bytes]]) -> None:
+        self.conn = conn
+        self.clips = clips
+        self.stats = Stats()
+        self.participants: list[Participant] = []
+        self._opus: dict[int, list[bytes]] = {}
+        self.decoded: str | None = None
+        self.http: aiohttp.ClientSession
+
+    def opus(self, index: int) -> list[bytes]:
+        if index not in self._opus:
+            self._opus[index] = encode_opus(index)
+        return self._opus[index]
+
+    @staticmethod
+    def decode_sample(payloads: list[bytes]) -> str:
+        try:
+            return decode_vp8_frame(payloads)
+        except Exception as exc:
+            return f"error: {exc}"
+
+    async def run(self) -> None:
+        use_loopback_only()
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                inbox.put_nowait(self.conn.recv())
+            except EOFError:
+                inbox.put_nowait(("stop",))
+                loop.remove_reader(self.conn.fileno())
+
+        loop.add_reader(self.conn.fileno(), readable)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        try:
+            while True:
+                command = await inbox.get()
+                try:
+                    reply = await self.handle(command)
+                except Exception:
+                    reply = {"error": traceback.format_exc()[-2000:]}
+                self.conn.send(reply)
+                if command[0] == "stop":
+                    return
+        finally:
+            await self.http.close()
+
+    async def handle(self, command: tuple[Any, ...]) -> Any:
+        what = command[0]
+        if what == "join":
+            specs: list[Spec] = command[1]
+            batch: int = command[2]
+            new = [Participant(s, self) for s in specs]
+            self.participants.extend(new)
+            sem = asyncio.Semaphore(batch)
+
+            async def one(p: Participant) -> None:
+                async with sem:
+                    await p.join()
+
+            await asyncio.gather(*(one(p) for p in new))
+            return [{"name": p.spec.name, "feed": p.feed_id, "error": p.error} for p in new]
+        if what == "subscribe_janus":  # (name, feeds) pairs
+            by_name = {p.spec.name: p for p in self.participants}
+
+            async def sub(name: str, feeds: list[int]) -> None:
+                p = by_name[name]
+                p.join_started = time.monotonic()
+                try:
+                    await p.subscribe_janus(feeds)
+                except Exception as exc:
+                    p.error = f"{type(exc).__name__}: {exc}"[:500]
+
+            await asyncio.gather(*(sub(n, f) for n, f in command[1]))
+            return [{"name": n, "error": by_name[n].error} for n, _ in command[1]]
+        if what == "status":
+            return [{"name": p.spec.name, "streams": len(p.ssrcs), "error": p.error,
+                     "first_frame_ms": None if p.first_frame_at is None else (p.first_frame_at - p.join_started) * 1000,
+                     "keyframes_sent": p.video_track.keyframes_sent if p.video_track else 0,
+                     "keyframe_requests": p.video_track.keyframe_requests if p.video_track else 0}
+                    for p in self.participants]  # fmt: skip
+        if what == "mark":
+            out = self.stats.mark()
+            out["decoded"] = self.decoded
+            return out
+        if what == "stop":
+            await asyncio.gather(*(p.close() for p in self.participants), return_exceptions=True)
+            return {"stopped": True}
+        raise ValueError(f"unknown command {what!r}")
+
+
+def worker_main(conn: Connection, clips: dict[str, list[bytes]]) -> None:
+    os.environ.pop("CALLSFU_BENCH_REEXEC", None)
+    try:
+        import uvloop
+
+        uvloop.run(Worker(conn, clips).run())
+    except KeyboardInterrupt:
+        pass
