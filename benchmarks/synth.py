@@ -309,6 +309,11 @@ class Participant:
                 raise RuntimeError("Janus sent no answer to the publish offer")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=jsep["sdp"], type="answer"))
             self.hook_tx(pc)
+            deadline = time.monotonic() + 15  # Janus knows no feed until its WebRTC is up
+            while pc.connectionState != "connected":
+                if time.monotonic() > deadline or pc.connectionState in ("failed", "closed"):
+                    raise RuntimeError(f"publish connection to Janus: {pc.connectionState}")
+                await asyncio.sleep(0.05)
         if self.spec.feeds:
             await self.subscribe_janus(self.spec.feeds)
 
@@ -317,7 +322,14 @@ class Participant:
         handle = await janus.attach()
         body = {"request": "join", "ptype": "subscriber", "room": self.spec.target["room"],
                 "streams": [{"feed": f} for f in feeds]}  # fmt: skip
-        _, jsep = await janus.request(handle, body)
+        for attempt in range(40):
+            try:
+                _, jsep = await janus.request(handle, body)
+                break
+            except RuntimeError as exc:
+                if "No such feed" not in str(exc) or attempt == 39:
+                    raise
+                await asyncio.sleep(0.25)  # the publisher's media is not up yet
         if not jsep:
             raise RuntimeError("Janus sent no subscribe offer")
         sdp = await self.answer(jsep["sdp"])

@@ -2,12 +2,14 @@
 
 This is one level below ``RTCDtlsTransport._send_rtp``: no coroutine per
 packet, and nothing raises (a subscriber not connected yet, or gone, simply
-drops the packet).
+drops the packet). The bound ``protect``/``sendto`` and the peer's address are
+looked up once per nominated ICE pair, not per packet.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
@@ -15,22 +17,39 @@ log = logging.getLogger("callsfu.sfu")
 
 
 class TransportSink:
-    __slots__ = ("dtls", "sent", "failed")
+    __slots__ = ("dtls", "sent", "failed", "_pair", "_protect", "_sendto", "_addr")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self.dtls = dtls
         self.sent = 0
         self.failed = 0
+        self._pair: Any = None
+        self._protect: Callable[[bytes], bytes] | None = None
+        self._sendto: Callable[[bytes, Any], None] | None = None
+        self._addr: tuple[str, int] | None = None
+
+    def _bind(self) -> bool:
+        """(Re)resolve where packets go; False while DTLS or ICE is not up."""
+        srtp = self.dtls._tx_srtp
+        pair = self.dtls.transport._connection._nominated.get(1)
+        if srtp is None or pair is None or pair.protocol.transport is None:
+            self._pair = None
+            return False
+        self._pair = pair
+        self._protect = srtp.protect
+        self._sendto = pair.protocol.transport.sendto
+        self._addr = pair.remote_addr
+        return True
 
     def send(self, packet: bytes) -> None:
         try:
-            srtp = self.dtls._tx_srtp
-            pair = self.dtls.transport._connection._nominated.get(1)
-            if srtp is None or pair is None:
-                return
-            pair.protocol.transport.sendto(srtp.protect(packet), pair.remote_addr)
+            if self._pair is not self.dtls.transport._connection._nominated.get(1) or self._pair is None:
+                if not self._bind():
+                    return
+            self._sendto(self._protect(packet), self._addr)  # type: ignore[misc]
             self.sent += 1
         except Exception as exc:  # never into aiortc: a failed send is a lost packet
             self.failed += 1
+            self._pair = None
             if self.failed in (1, 100, 10000):
                 log.warning("dropping packets to a subscriber: %r (%d so far)", exc, self.failed)

@@ -353,12 +353,12 @@ class Peer:
                 return True
         return False
 
-    def hears(self, other: Peer) -> bool:
+    def hears(self, other: Peer, window: float = 1.0) -> bool:
         """Decoded audio with ``other``'s tone on the mid ``tracks`` says is theirs."""
         for mid in self.mids_of(other.participant_id, "audio"):
             rec = self.received.get(mid)
             tone = rec.tone() if rec else None
-            if tone is not None and abs(tone - tone_of(other.index)) < 15 and rec is not None and rec.flowing():
+            if tone is not None and abs(tone - tone_of(other.index)) < 15 and rec is not None and rec.flowing(window):
                 return True
         return False
 

@@ -41,12 +41,13 @@ async def test_audio_call_of_32_everyone_receives_31_streams_and_a_33rd_is_refus
         for p in peers:
             assert {kind for _, kind in p.tracks.values()} == {"audio"}
         decoders = [peers[0], peers[31]]
-        ok = await wait_for(lambda: all(a.hears(b) for a in decoders for b in peers if b is not a), 30)
+        # (frames decoded within the last 3 s: 62 decoders share this busy test process)
+        ok = await wait_for(lambda: all(a.hears(b, window=3.0) for a in decoders for b in peers if b is not a), 30)
         assert ok, {
             a.name: [
                 (b.name, [(mid, a.received[mid].frames if mid in a.received else None,
                            a.received[mid].tone() if mid in a.received else None) for mid in a.mids_of(b.participant_id, "audio")])
-                for b in peers if b is not a and not a.hears(b)
+                for b in peers if b is not a and not a.hears(b, window=3.0)
             ]
             for a in decoders
         }
