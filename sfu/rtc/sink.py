@@ -3,7 +3,9 @@
 This is one level below ``RTCDtlsTransport._send_rtp``: no coroutine per
 packet, and nothing raises (a subscriber not connected yet, or gone, simply
 drops the packet). The bound ``protect``/``sendto`` and the peer's address are
-looked up once per nominated ICE pair, not per packet.
+looked up once, when the subscriber's DTLS and ICE are up (aioice never
+changes a nominated pair, and aiortc has no ICE restart); after a failure
+they are looked up again.
 """
 
 from __future__ import annotations
@@ -43,9 +45,8 @@ class TransportSink:
 
     def send(self, packet: bytes) -> None:
         try:
-            if self._pair is not self.dtls.transport._connection._nominated.get(1) or self._pair is None:
-                if not self._bind():
-                    return
+            if self._pair is None and not self._bind():
+                return
             self._sendto(self._protect(packet), self._addr)  # type: ignore[misc]
             self.sent += 1
         except Exception as exc:  # never into aiortc: a failed send is a lost packet
