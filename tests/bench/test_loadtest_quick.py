@@ -1,0 +1,62 @@
+"""The load test runs end to end in --quick mode (figures only, no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ("sfu_cpu_us_per_packet", "forwarded_pps", "loss_pct", "latency_ms_p50", "latency_ms_p99")
+
+
+def run_loadtest(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    out = tmp_path / "loadtest.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.loadtest", "--quick", "--json", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=150,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text()), proc.stdout
+
+
+def check_figures(figures: dict[str, Any], latency: bool = True) -> None:
+    assert figures["sfu_cpu_us_per_packet"] > 0, figures
+    assert figures["forwarded_pps"] > 0, figures
+    assert isinstance(figures["loss_pct"], (int, float)) and figures["loss_pct"] >= 0, figures
+    if latency:
+        assert 0 < figures["latency_ms_p50"] <= figures["latency_ms_p99"], figures
+
+
+@pytest.mark.parametrize("scenario", ["fanout", "meeting", "audio", "join"])
+def test_quick_scenario(tmp_path: Path, scenario: str) -> None:
+    report, stdout = run_loadtest(tmp_path, "--scenario", scenario, "--baselines", "none")
+    for key in (*KEYS, "floor_us_per_packet", "baselines"):
+        assert key in report, key
+    check_figures(report)
+    assert report["floor_us_per_packet"] > 0
+    assert report["rss_mb"] > 0
+    run = report["runs"]["callsfu"][0]
+    assert run["receivers_ready"].split("/")[0] == run["receivers_ready"].split("/")[1], run
+    assert not run["errors"], run
+    if scenario in ("fanout", "join"):
+        assert report["join_to_first_frame_ms_p50"] > 0
+    if scenario != "audio":
+        assert run["decoded_sample"] in ("640x360", "320x240"), run  # the media survived the SFU intact
+    assert set(report["baselines"]) == {"transcoding", "janus"}
+    assert all("error" in b for b in report["baselines"].values())  # not run: said so
+    assert "µs/pkt" in stdout and "floor" in stdout  # the table
+
+
+def test_quick_fanout_with_transcoding_baseline(tmp_path: Path) -> None:
+    report, stdout = run_loadtest(tmp_path, "--scenario", "fanout", "--baselines", "transcoding", "--plot", str(tmp_path / "p.png"))
+    check_figures(report)
+    relay = report["baselines"]["transcoding"]
+    check_figures(relay, latency=False)  # re-encoded payloads: no send time to match
+    assert "callsfu_over_transcoding" in report["ratios"]
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    assert "error" in report["baselines"]["janus"]
