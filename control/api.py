@@ -11,10 +11,12 @@ from control.auth import check_manage
 from control.clock import iso8601
 from control.config import Config
 from control.links import LinkService
+from control.ratelimit import RateLimiter
 from control.validation import call_type_field, json_object, text_field
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 LINKS: web.AppKey[LinkService] = web.AppKey("links", LinkService)
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
@@ -25,6 +27,7 @@ def _manage(request: web.Request) -> None:
 
 async def create_link(request: web.Request) -> web.Response:
     _manage(request)
+    request.app[LIMITER].check(request.remote, request.app[LINKS].clock.now(), "new links")
     body = await json_object(request)
     call_type = call_type_field(body)
     title = text_field(body, "title", required=False, min_len=0, max_len=100) or ""
@@ -59,6 +62,7 @@ async def join_link(request: web.Request) -> web.Response:
     service = request.app[LINKS]
     token = request.match_info["token"]
     link = await service.find(token)  # a dead link answers 404/410 before the body is judged
+    request.app[LIMITER].check(request.remote, service.clock.now(), "joins")
     body = await json_object(request)
     name = text_field(body, "name", required=True, min_len=1, max_len=64)
     assert name is not None

@@ -9,7 +9,8 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from control import web_client
-from control.api import CONFIG, LINKS, add_routes
+from control.api import CONFIG, LIMITER, LINKS, add_routes
+from control.ratelimit import RateLimiter
 from control.clock import Clock, SystemClock
 from control.config import Config
 from control.errors import json_errors
@@ -39,6 +40,7 @@ def create_app(
 ) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
     app[CONFIG] = config
+    app[LIMITER] = RateLimiter(config.rate_limit)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_store = store if store is not None else open_store(config)

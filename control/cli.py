@@ -48,6 +48,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--public-url", default=_env_default("public-url", None), help="base of the link URLs it hands out (default http://HOST:PORT)")
     p.add_argument("--tls-cert", type=Path, default=_env_default("tls-cert", None, Path), help="certificate (PEM) to serve HTTPS and WSS")
     p.add_argument("--tls-key", type=Path, default=_env_default("tls-key", None, Path), help="private key (PEM) for --tls-cert")
+    p.add_argument("--rate-limit", type=int, default=_env_default("rate-limit", 30, int), help="joins and link creations per minute per address, loopback exempt; 0 turns it off (default 30)")
     p.add_argument("--log-level", default=_env_default("log-level", "info"), help="debug, info, warning (default info)")
     p.set_defaults(func=_serve, ice_env=ice_env)
 
@@ -69,6 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
             public_url=args.public_url,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            rate_limit=args.rate_limit,
         )
     except ValueError as exc:
         print(f"callsfu: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     ticket_ttl: float = TICKET_TTL
+    rate_limit: int = 30  # joins and link creations per minute per non-loopback address; 0: off
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_participants <= MAX_PARTICIPANTS_LIMIT:
