@@ -180,7 +180,9 @@ class Peer:
     def __init__(
         self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
         *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
+        drop_every: int = 0,
     ) -> None:
+        self.drop_every = drop_every
         self.audio_frame_ms = audio_frame_ms
         self.http, self.base_url, self.token, self.name, self.index = http, base_url, token, name, index
         self.send_video, self.send_audio, self.decode = video, audio, decode
@@ -200,6 +202,10 @@ class Peer:
         self._tasks: list[asyncio.Task[Any]] = []
         self._lock = asyncio.Lock()
         self._mid_of_ssrc: dict[int, str] = {}
+        self.rtx_ssrcs: set[int] = set()
+        self._kind_of_ssrc: dict[int, str] = {}
+        self.rtx_received = 0
+        self.dropped = 0
         self._ssrc_packets: dict[int, int] = {}
 
     # -- joining -----------------------------------------------------------------
@@ -276,9 +282,15 @@ class Peer:
         for media in sdp_module.SessionDescription.parse(sdp).media:
             for info in media.ssrc:
                 self._mid_of_ssrc[info.ssrc] = str(media.rtp.muxId)
+                self._kind_of_ssrc[info.ssrc] = media.kind
+            for group in media.ssrc_group:
+                if group.semantic == "FID" and len(group.items) == 2:
+                    self.rtx_ssrcs.add(int(group.items[1]))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         if not self.decode:
             self._count_only(pc.getTransceivers()[0].receiver.transport)
+        elif self.drop_every:
+            self._lossy(pc.getTransceivers()[0].receiver.transport)
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
 
@@ -304,6 +316,28 @@ class Peer:
                 channels = len(frame.layout.channels) if not frame.format.is_planar else 1
                 rec.samples.append(frame.to_ndarray()[0][::channels])
                 del rec.samples[:-40]
+
+    def _lossy(self, dtls: Any) -> None:
+        """Lose every ``drop_every``-th new video packet on arrival (first copies
+        only), and count the retransmissions (RTX) that repair the losses."""
+        if getattr(dtls, "_test_lossy", False):
+            return
+        dtls._test_lossy = True
+        original = dtls._handle_rtp_data
+        seen: set[tuple[int, int]] = set()
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            ssrc, seq = int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big")
+            if ssrc in self.rtx_ssrcs:
+                self.rtx_received += 1
+            elif self._kind_of_ssrc.get(ssrc) == "video" and (ssrc, seq) not in seen:
+                seen.add((ssrc, seq))
+                if seq % self.drop_every == 0:
+                    self.dropped += 1
+                    return
+            await original(data, arrival_time_ms)
+
+        dtls._handle_rtp_data = handle_rtp_data
 
     def _count_only(self, dtls: Any) -> None:
         """A listener that only counts: decrypted RTP is tallied per SSRC and
