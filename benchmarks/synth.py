@@ -76,7 +76,8 @@ class Stats:
         self.tx_packets = 0
         self.tx_bytes = 0
         self.streams: list[Stream] = []
-        self.latency: list[float] = []
+        self.latency: list[float] = []  # audio (or anything not VP8)
+        self.latency_video: list[float] = []
         self.sample: list[bytes] | None = None  # one keyframe's payloads, to decode once
         self.sample_done = False
         self.prev = (0, 0, 0, 0)
@@ -96,10 +97,12 @@ class Stats:
             "tx_bytes": now[3] - self.prev[3],
             "received": d_recv,
             "expected": d_exp,
-            "latency": np.asarray(self.latency, dtype=np.float32),
+            "latency_audio": np.asarray(self.latency, dtype=np.float32),
+            "latency_video": np.asarray(self.latency_video, dtype=np.float32),
         }
         self.prev = now
         self.latency = []
+        self.latency_video = []
         return out
 
 
@@ -157,7 +160,7 @@ class Participant:
             async def send_rtp(data: bytes, original: Any = original) -> None:
                 key = payload_key(data)
                 if key >= 0:
-                    slot = key & mask
+                    slot = (key >> 16) & mask  # CRC bits: lengths repeat
                     keys[slot] = key
                     times[slot] = time.monotonic()
                 stats.tx_packets += 1
@@ -175,6 +178,7 @@ class Participant:
         streams: dict[int, Stream] = {}
         stats, keys, times, mask = self.stats, KEYS, TIMES, TABLE_MASK
         monotonic = time.monotonic
+        video_pts = self.video_pts
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
             now = monotonic()
@@ -197,9 +201,9 @@ class Participant:
             stats.rx_bytes += len(data)
             key = payload_key(data)
             if key >= 0:
-                slot = key & mask
+                slot = (key >> 16) & mask  # CRC bits: lengths repeat
                 if keys[slot] == key:
-                    stats.latency.append(now - times[slot])
+                    (stats.latency_video if (data[1] & 0x7F) in video_pts else stats.latency).append(now - times[slot])
             if (data[1] & 0x7F) in self.video_pts and (self.first_frame_at is None or stats.sample is not None):
                 self._video_packet(data, now)
 
@@ -485,6 +489,7 @@ class Worker:
                     reply = await self.handle(command)
                 except Exception:
                     reply = {"error": traceback.format_exc()[-2000:]}
+                os.set_blocking(self.conn.fileno(), True)  # the loop made it non-blocking; replies can be large
                 self.conn.send(reply)
                 if command[0] == "stop":
                     return
