@@ -4,19 +4,16 @@ the tests read from a page through its test hook (``window.callsfu``)."""
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.server import ROOT, Server, free_port, http
+
+__all__ = ["ARTIFACTS", "COLOURS", "Server", "free_port", "http"]
+
 ARTIFACTS = ROOT / "artifacts"
 
 # Well separated colours (RGB) for the participants' fake cameras.
@@ -27,80 +24,6 @@ COLOURS: list[tuple[int, int, int]] = [
     (230, 210, 40),  # yellow
     (200, 50, 200),  # magenta
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http(method: str, url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        return exc.code, json.loads(raw) if raw else None
-
-
-class Server:
-    """``callsfu serve`` in a subprocess, on a free loopback port."""
-
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = data_dir / "server.log"
-        self.cmd = [
-            sys.executable, "-m", "control.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-            "--ice-host", "127.0.0.1", "--data-dir", str(data_dir), *extra,
-        ]
-        self.start()
-
-    def start(self) -> None:
-        """Start (or start again: same port, same store) and wait for /healthz."""
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                status, _ = http("GET", self.url + "/healthz")
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"callsfu serve did not become healthy:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def create_link(self, call_type: str = "video", title: str = "") -> dict[str, Any]:
-        status, body = http("POST", self.url + "/api/links", {"type": call_type, "title": title})
-        assert status == 201, body
-        return dict(body)
-
-    def revoke(self, token: str) -> None:
-        status, body = http("DELETE", f"{self.url}/api/links/{token}")
-        assert status == 204, body
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # -- fake cameras -------------------------------------------------------------------
