@@ -268,6 +268,7 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"loadtest-{target_name}-")))
         note(f"{label}: starting {target_name}")
         target = stack.enter_context(start_target(target_name, workdir, os.cpu_count() or 2))
+        note(f"{label}: {target_name} is pid {target.pid}")
         workers = Workers(args.workers, clips)
         stack.callback(workers.stop)
         room = target.room("audio" if scenario == "audio" else "video")
