@@ -16,7 +16,6 @@ from sfu.signaling.messages import MAX_MESSAGE
 
 log = logging.getLogger("callsfu.sfu")
 
-HEARTBEAT = 3.0  # seconds; a client that stops answering pings is gone within ~4.5 s
 
 
 class SfuNode:
@@ -42,7 +41,9 @@ class SfuNode:
                 },
                 status=403,
             )
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
+        # no aiohttp heartbeat (it drops a client whose pong is 1.5 s late); the
+        # session pings itself and tolerates a few seconds of silence
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_MESSAGE, timeout=1.0)
         try:
             await ws.prepare(request)
         except Exception:

@@ -30,6 +30,8 @@ from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnsw
 
 log = logging.getLogger("callsfu.sfu")
 
+PING_INTERVAL = 1.0  # seconds between WebSocket pings to the client
+SILENCE_LIMIT = 4.0  # a client silent this long (no pong, no message) is gone
 ANSWER_TIMEOUT = 15.0  # a client that never answers a subscribe offer is dropped
 NEGOTIATION_DELAY = 0.05  # seconds to gather track changes into one subscribe offer
 CODECS = {"audio": ("audio/opus",), "video": ("video/vp8", "video/rtx")}
@@ -68,6 +70,7 @@ class Session:
         self._dirty = False
         self.closed = asyncio.Event()
         self._closing = False
+        self._last_heard = time.monotonic()
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._writer = asyncio.get_running_loop().create_task(self._write())
 
@@ -109,7 +112,34 @@ class Session:
         )
         self.call.join(self)
         self.tracks_changed()
+        watchdog = asyncio.get_running_loop().create_task(self._watch_liveness())
+        try:
+            await self._read()
+        finally:
+            watchdog.cancel()
+
+    async def _watch_liveness(self) -> None:
+        """Ping every second; close once the client has been silent too long.
+
+        A socket torn down is noticed at once; this catches a client that
+        vanished without a word (network gone, machine asleep)."""
+        while not self.ws.closed:
+            await asyncio.sleep(PING_INTERVAL)
+            if time.monotonic() - self._last_heard > SILENCE_LIMIT:
+                log.info("%s silent for %.0f s: gone", self.pid, SILENCE_LIMIT)
+                await self.ws.close()
+                return
+            try:
+                await self.ws.ping()
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def _read(self) -> None:
         async for msg in self.ws:
+            self._last_heard = time.monotonic()
+            if msg.type == WSMsgType.PING:
+                await self.ws.pong(msg.data)
+                continue
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
                     self.error("bad_request", "Messages are JSON text, not binary.")

@@ -410,6 +410,17 @@ class Peer:
                 transport.abort()
         await self.close()
 
+    async def freeze(self) -> None:
+        """Go silent without closing anything (a laptop lid shut, a network gone):
+        the socket stays open but nothing is read or answered, media stops."""
+        assert self.ws is not None and self.ws._response.connection is not None
+        self.ws._response.connection.transport.pause_reading()
+        for task in self._tasks:
+            task.cancel()
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await pc.close()
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -88,6 +88,31 @@ async def test_leaver_and_vanished_peer_disappear_and_free_their_seats(server: S
         await asyncio.gather(*(p.leave() for p in peers), return_exceptions=True)
 
 
+async def test_a_peer_gone_silent_is_cleaned_up_within_5_seconds(server: Server, http: aiohttp.ClientSession) -> None:
+    token = await new_link(http, server)
+    stay, silent = Peer(http, server.url, token, "stay", 0), Peer(http, server.url, token, "silent", 1)
+    try:
+        await stay.join()
+        await silent.join()
+        assert await wait_for(lambda: stay.sees(silent) and silent.sees(stay), 15)
+        started = time.monotonic()
+        await silent.freeze()
+        assert await wait_for(
+            lambda: silent.participant_id not in stay.roster
+            and all(pid != silent.participant_id for pid, _ in stay.tracks.values()),
+            6,
+        )
+        elapsed = time.monotonic() - started
+        assert elapsed < 5.0, f"cleaned up after {elapsed:.1f} s"
+        for _ in range(20):
+            if await participants(http, server, token) == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert await participants(http, server, token) == 1
+    finally:
+        await asyncio.gather(stay.leave(), silent.close(), return_exceptions=True)
+
+
 async def test_revoking_the_link_ends_the_call_for_everyone(server: Server, http: aiohttp.ClientSession) -> None:
     token = await new_link(http, server)
     peers = [Peer(http, server.url, token, f"p{i}", i) for i in range(3)]
