@@ -346,6 +346,7 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         time.sleep(args.warmup)
 
         # the measurement window
+        offers0 = sum(st["offers"] for rep in workers.all(("status",)) for st in rep)
         workers.all(("mark",))
         cpu0, wcpu0, t0 = cpu_seconds(target.pid), workers.cpu_seconds(), time.monotonic()
         while (elapsed := time.monotonic() - t0) < args.seconds:
@@ -398,6 +399,7 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         "rss_mb": round(rss, 1),
         "load_cpu_pct": round(100 * (wcpu1 - wcpu0) / dt, 1),
         "keyframes_sent": sum(st["keyframes_sent"] for st in status),
+        "subscribe_offers_in_window": sum(st["offers"] for st in status) - offers0,
         "decoded_sample": decoded,
         "errors": errors[:10],
     })  # fmt: skip

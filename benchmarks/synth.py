@@ -136,6 +136,7 @@ class Participant:
         self.feed_id: int | None = None
         self.error: str | None = None
         self._hooked_rx = False
+        self.offers = 0  # subscribe offers received (renegotiations)
         self._tasks: list[asyncio.Task[Any]] = []
         self.ws: aiohttp.ClientWebSocketResponse | None = None
 
@@ -280,6 +281,7 @@ class Participant:
                 if m["type"] == "publish_answer" and not answer.done():
                     answer.set_result(m["sdp"])
                 elif m["type"] == "subscribe":
+                    self.offers += 1
                     async with lock:
                         sdp = await self.answer(m["sdp"])
                     await ws.send_str(json.dumps({"type": "subscribe_answer", "sdp": sdp}))
@@ -525,7 +527,7 @@ class Worker:
             await asyncio.gather(*(sub(n, f) for n, f in command[1]))
             return [{"name": n, "error": by_name[n].error} for n, _ in command[1]]
         if what == "status":
-            return [{"name": p.spec.name, "streams": len(p.ssrcs), "error": p.error,
+            return [{"name": p.spec.name, "streams": len(p.ssrcs), "error": p.error, "offers": p.offers,
                      "first_frame_ms": None if p.first_frame_at is None else (p.first_frame_at - p.join_started) * 1000,
                      "keyframes_sent": p.video_track.keyframes_sent if p.video_track else 0,
                      "keyframe_requests": p.video_track.keyframe_requests if p.video_track else 0}
