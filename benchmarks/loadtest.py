@@ -502,6 +502,8 @@ def make_clips(scenario: str) -> dict[str, list[bytes]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # `callsfu bench -- --quick ...`
+        argv = argv[1:]
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loadtest", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])  # fmt: skip
     parser.add_argument("--scenario", choices=SCENARIOS, default="fanout")
