@@ -161,6 +161,8 @@ class Session:
             return
         self._closing = True
         self.call.leave(self)
+        for outlet in self.outlets:  # stop forwarding to this subscriber at once
+            self.call.forwarder.attach(outlet, None, time.monotonic())
         if self._negotiation is not None:
             self._negotiation.cancel()
         for pc in (self.publish_pc, self.subscribe_pc):

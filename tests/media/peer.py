@@ -253,8 +253,9 @@ class Peer:
             if kind == "publish_answer" and self._publish_answer and not self._publish_answer.done():
                 self._publish_answer.set_result(m["sdp"])
             elif kind == "subscribe":
-                async with self._lock:
-                    await self._answer(m["sdp"])
+                # answered beside the reader, so that it keeps reading (and
+                # answering the server's pings) while the answer is made
+                self._tasks.append(asyncio.get_running_loop().create_task(self._answer_in_turn(m["sdp"])))
             elif kind == "tracks":
                 self.tracks = {t["mid"]: (t["participant_id"], t["kind"]) for t in m["tracks"]}
             elif kind == "participant_joined":
@@ -265,6 +266,10 @@ class Peer:
                 self.errors.append(m)
             elif kind == "ended":
                 self.ended = m["reason"]
+
+    async def _answer_in_turn(self, sdp: str) -> None:
+        async with self._lock:
+            await self._answer(sdp)
 
     async def _answer(self, sdp: str) -> None:
         if self.subscribe_pc is None:

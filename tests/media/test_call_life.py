@@ -84,6 +84,9 @@ async def test_leaver_and_vanished_peer_disappear_and_free_their_seats(server: S
         for p in stay:
             assert p.subscribe_pc is not None
             assert len(p.subscribe_pc.getTransceivers()) == 6  # 3 others at most at once, never more
+        await asyncio.sleep(1)
+        # nothing is forwarded to those who left (their sockets are closed)
+        assert "socket.send() raised exception" not in server.log()
     finally:
         await asyncio.gather(*(p.leave() for p in peers), return_exceptions=True)
 
