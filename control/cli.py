@@ -182,7 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     b = sub.add_parser("bench", help="load-test the SFU (same as python -m benchmarks.loadtest)", add_help=False)
     b.add_argument("bench_args", nargs=argparse.REMAINDER)
     b.set_defaults(func=_bench)
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["bench"]:  # everything after `bench` belongs to the load test
+        from benchmarks import loadtest
+
+        return int(loadtest.main(raw[1:]))
+    args = parser.parse_args(raw)
     result: int = args.func(args)
     return result
 
