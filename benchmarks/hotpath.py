@@ -26,6 +26,7 @@ import uvloop
 from pylibsrtp import Policy, Session
 
 from sfu.core.extensions import Ext
+from sfu.rtc.srtp import lean_protect
 from sfu.core.rewriter import Rewriter
 from sfu.routing.forwarder import Forwarder, Inbound, Outlet
 from sfu.routing.layout import TrackKey
@@ -41,7 +42,7 @@ class Sink:
     def __init__(self, transport: Any, addr: tuple[str, int]) -> None:
         policy = Policy(key=os.urandom(30), ssrc_type=Policy.SSRC_ANY_OUTBOUND,
                         srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80)  # fmt: skip
-        self._protect = Session(policy=policy).protect
+        self._protect = lean_protect(Session(policy=policy))
         self._sendto = transport.sendto
         self._addr = addr
 

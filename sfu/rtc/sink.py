@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
+from sfu.rtc.srtp import lean_protect
+
 log = logging.getLogger("callsfu.sfu")
 
 
@@ -38,7 +40,7 @@ class TransportSink:
             self._pair = None
             return False
         self._pair = pair
-        self._protect = srtp.protect
+        self._protect = lean_protect(srtp)
         self._sendto = pair.protocol.transport.sendto
         self._addr = pair.remote_addr
         return True

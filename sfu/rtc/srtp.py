@@ -1,0 +1,43 @@
+"""SRTP protect without pylibsrtp's per-call wrapper overhead.
+
+``pylibsrtp.Session.protect`` allocates a length cell with cffi and checks
+its arguments on every call; per forwarded packet per subscriber that is
+about 1 µs of the 3.5 µs protect costs here. This calls libsrtp's
+``srtp_protect`` on the session's own buffers with a length cell allocated
+once. It relies on pylibsrtp's private attributes (pinned exactly in
+pyproject.toml, like aiortc) and falls back to the public method when they
+are not there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+SRTP_MAX_TRAILER_LEN = 16 + 128  # libsrtp: SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN
+
+
+def lean_protect(session: Any) -> Callable[[bytes], bytes]:
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
+    except (ImportError, AttributeError):
+        protect: Callable[[bytes], bytes] = session.protect
+        return protect
+    srtp_protect = lib.srtp_protect
+    length = ffi.new("int *")
+    limit = len(cdata) - SRTP_MAX_TRAILER_LEN
+    fallback = session.protect
+
+    def protect_packet(packet: bytes) -> bytes:
+        n = len(packet)
+        if n > limit:
+            return bytes(fallback(packet))  # raises its precise ValueError
+        length[0] = n
+        buffer[0:n] = packet
+        if srtp_protect(srtp, cdata, length):
+            raise ValueError("srtp_protect failed")
+        result: bytes = buffer[0 : length[0]]
+        return result
+
+    return protect_packet
