@@ -71,7 +71,7 @@ async def join_link(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "participant_id": grant.participant_id,
-            "ws_url": f"{config.ws_base_url}/ws/{grant.ticket}",
+            "ws_url": grant.ws_url,
             "type": grant.type,
             "ice_servers": [{"urls": [url]} for url in config.ice_servers],
         }

@@ -50,9 +50,14 @@ def create_app(
         service.media = node
         app[LINKS] = service
         app[SFU] = node
-        follower = asyncio.get_running_loop().create_task(service.follow_revocations())
+        loop = asyncio.get_running_loop()
+        background = [
+            loop.create_task(service.follow_revocations()),
+            loop.create_task(service.keep_calls(lambda: node.calls.keys())),
+        ]
         yield
-        follower.cancel()
+        for task in background:
+            task.cancel()
         await node.close()
         await the_store.close()
 

@@ -3,9 +3,10 @@ tickets through."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from control.clock import Clock, iso8601
 from control.config import Config
@@ -13,6 +14,10 @@ from control.errors import ApiError
 from control.store.base import LinkRecord, LinkStore
 from control.tokens import looks_like_token, new_token, token_hash
 from sfu.admission import Admission, CallType
+
+
+CALL_CLAIM_TTL = 20.0  # seconds a node holds a call it hosts without renewing
+CALL_CLAIM_RENEW = 5.0
 
 
 class CallEnder(Protocol):
@@ -24,6 +29,7 @@ class JoinGrant:
     participant_id: str
     ticket: str
     type: CallType
+    ws_url: str  # on the node that hosts the call's media
 
 
 class LinkService:
@@ -86,6 +92,14 @@ class LinkService:
             await self.media.end_call(link.token_hash, "link_revoked")
         await self.store.announce_revoked(link.token_hash)
 
+    async def keep_calls(self, hosted: Callable[[], Iterable[str]]) -> None:
+        """Renew this node's claim on the calls it hosts, so that joins through
+        any node are sent here (several nodes sharing a Redis store)."""
+        while True:
+            await asyncio.sleep(CALL_CLAIM_RENEW)
+            for call_id in list(hosted()):
+                await self.store.claim_call(call_id, self.config.ws_base_url, CALL_CLAIM_TTL)
+
     async def follow_revocations(self) -> None:
         """End, on this node, the calls of links revoked through other nodes."""
         async for revoked in self.store.revocations():
@@ -111,7 +125,8 @@ class LinkService:
                 "call_full",
                 f"This call is full ({link.max_participants} of {link.max_participants}); try again when someone leaves.",
             )
-        return JoinGrant(participant_id, ticket, link.type)
+        host = await self.store.claim_call(link.token_hash, self.config.ws_base_url, CALL_CLAIM_TTL)
+        return JoinGrant(participant_id, ticket, link.type, f"{host}/ws/{ticket}")
 
     # -- Gatekeeper (what the SFU calls) ------------------------------------
     async def redeem(self, ticket: str) -> Admission | None:

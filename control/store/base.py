@@ -61,6 +61,10 @@ class LinkStore(Protocol):
     async def clear_seats(self) -> None:
         """Forget every seat (a node starting has nobody connected)."""
 
+    async def claim_call(self, token_hash: str, node: str, ttl: float) -> str:
+        """The node hosting this call's media: ``node`` if nobody holds the call
+        (or ``node`` already does: the claim is then renewed for ``ttl`` s)."""
+
     async def announce_revoked(self, token_hash: str) -> None:
         """Tell every node sharing this store that a link was revoked."""
 

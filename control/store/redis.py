@@ -13,6 +13,8 @@ race. Only hashes of tokens and tickets are stored. Keys (``P`` is the prefix,
     P pending:{token_hash}  zset   unused tickets of a link, scored by expiry
     P connected:{token_hash} set   participants in the call
     P node:{node_id}        set    participants connected through that node
+    P host:{token_hash}     string the WebSocket base URL of the node hosting
+                                   the call's media (expires unless renewed)
 
 Times are the ``now`` the caller passes, never Redis's clock. Unused tickets
 and their pending sets also carry a Redis TTL (their lifetime plus a minute),
@@ -142,6 +144,13 @@ return n
 # KEYS: pending. ARGV: prefix, now.
 _DROP_EXPIRED = "drop_expired(KEYS[1], ARGV[2]) return 1"
 
+_CLAIM_CALL = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+"""
+
 
 def _num(value: float) -> str:
     return repr(float(value))
@@ -163,6 +172,7 @@ class RedisStore:
         self._release = script(_PRELUDE + _RELEASE)
         self._clear_node = script(_PRELUDE + _CLEAR_NODE)
         self._drop_expired = script(_PRELUDE + _DROP_EXPIRED)
+        self._claim_call = script(_CLAIM_CALL)
 
     @classmethod
     def from_url(cls, url: str, node_id: str | None = None) -> RedisStore:
@@ -258,6 +268,12 @@ class RedisStore:
         now = _num(time.time())
         async for key in self.redis.scan_iter(match=self._key("pending", "*"), count=500):
             await self._drop_expired(keys=[key], args=[self.prefix, now])
+
+    async def claim_call(self, token_hash: str, node: str, ttl: float) -> str:
+        """A call's media lives on one node: the first to claim it, for ``ttl``
+        seconds, renewed by that node while the call goes on."""
+        holder: Any = await self._claim_call(keys=[self._key("host", token_hash)], args=[node, str(int(ttl * 1000))])
+        return str(holder)
 
     async def announce_revoked(self, token_hash: str) -> None:
         await self.redis.publish(self.prefix + "revoked", token_hash)

@@ -80,3 +80,26 @@ def everything_in(client: redis.Redis, key: str) -> object:
     if kind == "zset":
         return client.zrange(key, 0, -1, withscores=True)
     return client.get(key)
+
+
+async def test_joins_through_any_node_go_to_the_node_hosting_the_call(tmp_path: Path, redis_db: RedisServer) -> None:
+    async with (
+        running_server(tmp_path / "a", store=redis_db.url(node_id="a")) as (a, a_config),
+        running_server(tmp_path / "b", store=redis_db.url(node_id="b")) as (b, b_config),
+    ):
+        token = (await (await a.post("/api/links", json={"type": "audio"})).json())["token"]
+        first = await (await b.post(f"/api/links/{token}/join", json={"name": "first"})).json()
+        assert first["ws_url"].startswith(f"ws://127.0.0.1:{b_config.port}/ws/")  # b hosts this call now
+        second = await (await a.post(f"/api/links/{token}/join", json={"name": "second"})).json()
+        assert second["ws_url"].startswith(f"ws://127.0.0.1:{b_config.port}/ws/")  # so a sends its joiner there
+        ws1 = await b.ws_connect(first["ws_url"].split(str(b_config.port), 1)[1])
+        assert (await ws1.receive_json(timeout=5))["type"] == "welcome"
+        ws2 = await b.ws_connect(second["ws_url"].split(str(b_config.port), 1)[1])
+        welcome = await ws2.receive_json(timeout=5)
+        assert [p["name"] for p in welcome["participants"]] == ["first"]  # one call, not two
+        # another link is free to live on a
+        other = (await (await a.post("/api/links", json={"type": "audio"})).json())["token"]
+        grant = await (await a.post(f"/api/links/{other}/join", json={"name": "x"})).json()
+        assert grant["ws_url"].startswith(f"ws://127.0.0.1:{a_config.port}/ws/")
+        await ws1.close()
+        await ws2.close()
