@@ -136,12 +136,16 @@ class Forwarder(Generic[S]):
         if inbound.kind != "video":
             return [], False
         assert outlet.rewriter is not None
+        # Replay the cache from its last keyframe so the picture appears at
+        # once, and ask the publisher for a fresh keyframe as well (throttled),
+        # as PROTOCOL.md promises; with nothing to replay, wait for that one.
         replay = inbound.cache.since_last_keyframe()
+        want_keyframe = self._keyframe_allowed(inbound, now)
         if replay:
             abs_time = inbound.last_abs_send_time
-            return [(outlet.sink, outlet.rewriter.rewrite(v, abs_time)) for v in replay], False
+            return [(outlet.sink, outlet.rewriter.rewrite(v, abs_time)) for v in replay], want_keyframe
         outlet.waiting_keyframe = True
-        return [], self._keyframe_allowed(inbound, now)
+        return [], want_keyframe
 
     # -- feedback from subscribers ----------------------------------------------
     def on_nack(self, outlet: Outlet[S], lost: list[int]) -> list[tuple[S, bytes]]:

@@ -114,12 +114,12 @@ def test_a_new_subscriber_gets_the_cached_keyframe_at_once_and_picture_loss_is_t
     fwd.attach(late, inbound, 10.0)
     replay, want_keyframe = fwd.ready(late, rewriter, 10.0)
     assert [RtpPacket.parse(d).payload for _, d in replay] == [vp8_packet(100 + i, 0, i == 1)[24:] for i in range(1, 5)]
-    assert want_keyframe is False
-    assert fwd.on_picture_loss(late, 10.0) is inbound  # first PLI goes through
+    assert want_keyframe is True  # and the publisher is asked for a fresh one
     assert fwd.on_picture_loss(late, 10.5) is None  # the next within a second waits...
     assert fwd.due_keyframes([inbound], 10.9) == []
     assert fwd.due_keyframes([inbound], 11.1) == [inbound]  # ...and is not lost
     assert fwd.due_keyframes([inbound], 11.2) == []
+    assert fwd.on_picture_loss(late, 12.2) is inbound  # a second later, PLIs go through again
 
 
 def test_switching_source_keeps_the_subscriber_sequence_continuous() -> None:
