@@ -20,6 +20,7 @@ from sfu.core.cache import PacketCache
 from sfu.core.extensions import Ext
 from sfu.core.packet import RtpView, is_vp8_keyframe_start
 from sfu.core.rewriter import Rewriter
+from sfu.core.sequence import SequenceGuard
 from sfu.core.throttle import KeyframeThrottle
 from sfu.routing.layout import Kind, TrackKey
 
@@ -52,6 +53,7 @@ class Inbound(Generic[S]):
         "last_abs_send_time",
         "packets_in",
         "packets_out",
+        "sequence",
     )
 
     def __init__(self, key: TrackKey, payload_type: int, kinds_by_id: dict[int, Ext]) -> None:
@@ -65,6 +67,7 @@ class Inbound(Generic[S]):
         self.last_abs_send_time = 0
         self.packets_in = 0
         self.packets_out = 0
+        self.sequence = SequenceGuard()
 
     @property
     def kind(self) -> Kind:
@@ -85,8 +88,8 @@ class Forwarder(Generic[S]):
         except ValueError:
             self.dropped += 1
             return []
-        if view.payload_type != inbound.payload_type:
-            self.dropped += 1  # RTX or an unnegotiated payload: not forwarded as media
+        if view.payload_type != inbound.payload_type or not inbound.sequence.accept(view.sequence_number):
+            self.dropped += 1  # RTX, an unnegotiated payload, or a wild sequence number
             return []
         inbound.media_ssrc = view.ssrc
         inbound.last_abs_send_time = abs_send_time

@@ -37,14 +37,18 @@ async def test_garbage_rtp_and_rtcp_are_dropped_and_the_call_goes_on(server: Ser
                     await transport._send_rtp(data)  # SRTP-protected like real traffic
                 except Exception:
                     pass  # libsrtp refuses some of it on our side already
-            if i % 200 == 0:
-                await asyncio.sleep(0.01)
-        await asyncio.sleep(1)
-        # the server is alive, and everyone still gets everyone's media
+            if i % 50 == 0:
+                await asyncio.sleep(0.005)  # let this process's other peers run too
+            if i % 1000 == 999:
+                # the others' media to each other goes on while it lasts
+                assert await wait_for(lambda: all(a.sees(b) and a.hears(b) for a in others for b in others if a is not b), 3)
+        # the server is alive and nobody was disconnected
         assert server.proc.poll() is None
         for p in everyone:
             assert p.ws is not None and not p.ws.closed
-        assert await wait_for(lambda: all(a.sees(b) and a.hears(b) for a in others for b in everyone if a is not b), 10)
+        # the vandal's own stream may have shown its garbage (a forwarder cannot
+        # tell a corrupt VP8 payload from a real one); it heals with a keyframe
+        assert await wait_for(lambda: all(a.sees(b) and a.hears(b) for a in others for b in everyone if a is not b), 15)
         async with http.get(f"{server.url}/api/links/{token}") as resp:
             assert (await resp.json())["participants"] == 3
     finally:

@@ -66,13 +66,26 @@ def test_malformed_and_foreign_packets_are_dropped_not_raised() -> None:
     rtx_like = bytearray(good)
     rtx_like[1] = 97  # another payload type (RTX): not forwarded as media
     garbage.append(bytes(rtx_like))
+    assert len(fwd.on_rtp(inbound, good, 0)) == 1
     for data in garbage:
         try:
             fwd.on_rtp(inbound, data, 0)
         except Exception as exc:  # pragma: no cover - the assertion below explains
             raise AssertionError(f"forwarder raised on {data!r}: {exc!r}") from exc
     assert fwd.dropped > 1000
-    assert len(fwd.on_rtp(inbound, good, 0)) == 1  # and it still forwards
+    assert len(fwd.on_rtp(inbound, vp8_packet(2, 90, keyframe=False), 0)) == 1  # and it still forwards
+
+
+def test_a_wild_sequence_number_is_not_forwarded() -> None:
+    fwd: Forwarder[str] = Forwarder()
+    inbound: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
+    outlet, rewriter = subscriber("sub0")
+    fwd.attach(outlet, inbound, 0.0)
+    fwd.ready(outlet, rewriter, 0.0)
+    assert len(fwd.on_rtp(inbound, vp8_packet(100, 0, keyframe=True), 0)) == 1
+    assert fwd.on_rtp(inbound, vp8_packet(30000, 0, keyframe=False), 0) == []  # forged or corrupt
+    out = fwd.on_rtp(inbound, vp8_packet(101, 0, keyframe=False), 0)
+    assert [RtpPacket.parse(d).sequence_number for _, d in out] == [(rewriter.last_sequence_number) & 0xFFFF]
 
 
 def test_ten_thousand_packets_with_loss_reorder_and_nack_repair() -> None:
