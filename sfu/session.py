@@ -163,6 +163,7 @@ class Session:
         self.call.leave(self)
         for outlet in self.outlets:  # stop forwarding to this subscriber at once
             self.call.forwarder.attach(outlet, None, time.monotonic())
+            outlet.sink.close()
         if self._negotiation is not None:
             self._negotiation.cancel()
         for pc in (self.publish_pc, self.subscribe_pc):

@@ -2,15 +2,21 @@
 
 This is one level below ``RTCDtlsTransport._send_rtp``: no coroutine per
 packet, and nothing raises (a subscriber not connected yet, or gone, simply
-drops the packet). The bound ``protect``/``sendto`` and the peer's address are
-looked up once, when the subscriber's DTLS and ICE are up (aioice never
-changes a nominated pair, and aiortc has no ICE restart); after a failure
-they are looked up again.
+drops the packet). Protect and the destination are looked up once, when the
+subscriber's DTLS and ICE are up (aioice never changes a nominated pair, and
+aiortc has no ICE restart).
+
+Packets go out through a duplicate of the ICE socket's descriptor rather
+than through the event loop's transport: same socket, same port, but a
+refused send (the subscriber's port is gone) raises here, where it is
+counted, instead of being logged by the event loop once per packet.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any, Callable
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -21,7 +27,7 @@ log = logging.getLogger("callsfu.sfu")
 
 
 class TransportSink:
-    __slots__ = ("dtls", "sent", "failed", "_pair", "_protect", "_sendto", "_addr")
+    __slots__ = ("dtls", "sent", "failed", "_pair", "_protect", "_sendto", "_addr", "_socket")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self.dtls = dtls
@@ -29,8 +35,9 @@ class TransportSink:
         self.failed = 0
         self._pair: Any = None
         self._protect: Callable[[bytes], bytes] | None = None
-        self._sendto: Callable[[bytes, Any], None] | None = None
+        self._sendto: Callable[[bytes, Any], Any] | None = None
         self._addr: tuple[str, int] | None = None
+        self._socket: socket.socket | None = None
 
     def _bind(self) -> bool:
         """(Re)resolve where packets go; False while DTLS or ICE is not up."""
@@ -39,9 +46,18 @@ class TransportSink:
         if srtp is None or pair is None or pair.protocol.transport is None:
             self._pair = None
             return False
+        self.close()
+        transport = pair.protocol.transport
+        self._sendto = transport.sendto
+        try:
+            raw = transport.get_extra_info("socket")
+            self._socket = socket.socket(raw.family, socket.SOCK_DGRAM, fileno=os.dup(raw.fileno()))
+            self._socket.setblocking(False)
+            self._sendto = self._socket.sendto
+        except (AttributeError, OSError, ValueError):
+            self._socket = None  # keep the transport's sendto
         self._pair = pair
         self._protect = lean_protect(srtp)
-        self._sendto = pair.protocol.transport.sendto
         self._addr = pair.remote_addr
         return True
 
@@ -51,8 +67,16 @@ class TransportSink:
                 return
             self._sendto(self._protect(packet), self._addr)  # type: ignore[misc]
             self.sent += 1
+        except (BlockingIOError, ConnectionRefusedError):
+            self.failed += 1  # a full buffer or a port gone: a lost packet, nothing more
         except Exception as exc:  # never into aiortc: a failed send is a lost packet
             self.failed += 1
             self._pair = None
             if self.failed in (1, 100, 10000):
                 log.warning("dropping packets to a subscriber: %r (%d so far)", exc, self.failed)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        self._pair = None

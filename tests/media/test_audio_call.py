@@ -15,12 +15,12 @@ async def test_audio_call_of_32_everyone_receives_31_streams_and_a_33rd_is_refus
     server: Server, http: aiohttp.ClientSession
 ) -> None:
     token = await new_link(http, server, "audio")
-    # Two participants decode everything they get; the other 30 count packets
-    # per mid. Everyone sends 60 ms Opus packets: all 32 test peers share one
+    # The last to join decodes everything it gets; the other 31 count packets
+    # per mid. Everyone sends 120 ms Opus packets: all 32 test peers share one
     # Python process, which could not also receive 50k packets/s (the
     # benchmarks measure the SFU at 20 ms ptime and full rate).
     peers = [
-        Peer(http, server.url, token, f"caller {i}", i, video=False, decode=i in (0, 31), audio_frame_ms=60)
+        Peer(http, server.url, token, f"caller {i}", i, video=False, decode=i == 31, audio_frame_ms=120)
         for i in range(32)
     ]
     try:
@@ -40,8 +40,8 @@ async def test_audio_call_of_32_everyone_receives_31_streams_and_a_33rd_is_refus
         assert await wait_for(mapped, 60), [len(p.tracks) for p in peers]
         for p in peers:
             assert {kind for _, kind in p.tracks.values()} == {"audio"}
-        decoders = [peers[0], peers[31]]
-        # (frames decoded within the last 3 s: 62 decoders share this busy test process)
+        decoders = [peers[31]]
+        # (frames decoded within the last 3 s: this test process is busy)
         ok = await wait_for(lambda: all(a.hears(b, window=3.0) for a in decoders for b in peers if b is not a), 30)
         assert ok, {
             a.name: [
@@ -55,10 +55,10 @@ async def test_audio_call_of_32_everyone_receives_31_streams_and_a_33rd_is_refus
         await asyncio.sleep(3)
         second = [await p.packets_by_mid() for p in peers]
         for p, before, after in zip(peers, first, second):
-            # 3 s at 16.7 packets/s is 50: at least 12 proves the stream flows even
+            # 3 s at 8.3 packets/s is 25: at least 8 proves the stream flows even
             # when this one test process, running 32 peers, falls behind (loss is
             # measured by the benchmarks, not here)
-            flowing = [mid for mid in p.tracks if after.get(mid, 0) - before.get(mid, 0) >= 12]
+            flowing = [mid for mid in p.tracks if after.get(mid, 0) - before.get(mid, 0) >= 8]
             assert len(flowing) == 31, (p.name, {m: after.get(m, 0) - before.get(m, 0) for m in p.tracks})
         for p in peers:
             assert p.errors == []
