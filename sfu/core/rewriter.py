@@ -122,6 +122,7 @@ class Rewriter:
         "seq_offset",
         "ts_offset",
         "_fresh",
+        "_skip",
         "_started",
         "_epoch_span",
         "_plain",
@@ -210,6 +211,7 @@ class Rewriter:
         self.seq_offset = 0
         self.ts_offset = 0
         self._fresh = True  # the next packet starts an epoch
+        self._skip = 0  # sequence numbers left out before the next epoch
         self._started = False  # no packet rewritten yet at all
         self._epoch_span = 0  # output seqs from the epoch's first to the highest
 
@@ -247,12 +249,18 @@ class Rewriter:
         self._ast_word_l = lay.ast_id_word
         self._level_word = lay.al_id_word
 
-    def switch_source(self) -> None:
-        """Start a new epoch at the next packet (new source, or a resume)."""
+    def switch_source(self, skip: int = 0) -> None:
+        """Start a new epoch at the next packet (new source, or a resume).
+
+        ``skip`` leaves that many sequence numbers out before it: a marked
+        discontinuity, so that a receiver still waiting for the old source's
+        lost tail flushes it instead of holding the new source behind it."""
         self._fresh = True
+        self._skip = skip if self._started else 0
 
     def _start_epoch(self, view: RtpView) -> None:
-        first_seq = (self.last_sequence_number + 1) & 0xFFFF
+        first_seq = (self.last_sequence_number + 1 + self._skip) & 0xFFFF
+        self._skip = 0
         if self._started:
             first_ts = (self.last_timestamp + self.gap) & 0xFFFFFFFF
         else:

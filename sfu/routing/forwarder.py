@@ -27,6 +27,7 @@ from sfu.routing.layout import Kind, TrackKey
 S = TypeVar("S")
 
 VIDEO_CACHE = 512
+VIDEO_EPOCH_SKIP = 600  # sequence numbers left out when a video section changes source
 AUDIO_CACHE = 128
 
 
@@ -125,7 +126,10 @@ class Forwarder(Generic[S]):
         inbound.outlets.append(outlet)
         if outlet.rewriter is None:
             return [], False
-        outlet.rewriter.switch_source()
+        # a video receiver may still wait on packets the old source never
+        # delivered (lost at its end, unrepairable now): skip past its jitter
+        # buffer (aiortc's holds 512) so the new source is not held behind them
+        outlet.rewriter.switch_source(skip=VIDEO_EPOCH_SKIP if inbound.kind == "video" else 0)
         return self._start(outlet, inbound, now)
 
     def ready(self, outlet: Outlet[S], rewriter: Rewriter, now: float) -> tuple[list[tuple[S, bytes]], bool]:

@@ -336,3 +336,19 @@ def test_random_loss_and_reordering_gives_a_consistent_bijection() -> None:
         assert r.original_sequence_number(o) == s
     assert r.last_sequence_number == mapping[sent[-1]]
     assert r.packets_sent == len(sent)
+
+
+def test_switch_source_can_leave_a_marked_gap() -> None:
+    def view(seq: int) -> RtpView:
+        return RtpView.parse(struct.pack("!BBHII", 0x80, 96, seq, seq * 10, 7) + b"x", {})
+
+    def seq_of(packet: bytes) -> int:
+        return int(struct.unpack("!H", packet[2:4])[0])
+
+    r = Rewriter(ssrc=1, payload_type=97, ext_ids={Ext.MID: 1}, mid="0", first_sequence_number=100)
+    assert seq_of(r.rewrite(view(5000), 0)) == 100
+    r.switch_source(skip=600)
+    assert [seq_of(r.rewrite(view(s), 0)) for s in (20, 21)] == [701, 702]
+    fresh = Rewriter(ssrc=1, payload_type=97, ext_ids={}, mid="0", first_sequence_number=100)
+    fresh.switch_source(skip=600)  # nothing sent yet: nothing to skip
+    assert seq_of(fresh.rewrite(view(20), 0)) == 100

@@ -9,7 +9,7 @@ from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from sfu.core.extensions import Ext
 from sfu.core.rewriter import Rewriter
-from sfu.routing.forwarder import Forwarder, Inbound, Outlet
+from sfu.routing.forwarder import VIDEO_EPOCH_SKIP, Forwarder, Inbound, Outlet
 from sfu.routing.layout import TrackKey
 
 VP8 = 96
@@ -135,7 +135,7 @@ def test_a_new_subscriber_gets_the_cached_keyframe_at_once_and_picture_loss_is_t
     assert fwd.on_picture_loss(late, 12.2) is inbound  # a second later, PLIs go through again
 
 
-def test_switching_source_keeps_the_subscriber_sequence_continuous() -> None:
+def test_switching_source_skips_a_marked_gap_then_stays_continuous() -> None:
     fwd: Forwarder[str] = Forwarder()
     alice: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
     bob: Inbound[str] = Inbound(TrackKey("bob", "video"), VP8, KINDS)
@@ -152,4 +152,5 @@ def test_switching_source_keeps_the_subscriber_sequence_continuous() -> None:
     seqs += [RtpPacket.parse(d).sequence_number for _, d in replay]
     for i in range(1, 5):
         seqs += [RtpPacket.parse(d).sequence_number for _, d in fwd.on_rtp(bob, vp8_packet(9000 + i, i, False, ssrc=2222), 0)]
-    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(15)]
+    first_of_bob = (seqs[9] + 1 + VIDEO_EPOCH_SKIP) & 0xFFFF  # a marked discontinuity, then continuous
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(10)] + [(first_of_bob + i) & 0xFFFF for i in range(5)]
