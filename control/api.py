@@ -10,6 +10,7 @@ from aiohttp import web
 from control.auth import check_manage
 from control.clock import iso8601
 from control.config import Config
+from control.ice_servers import ice_servers_for
 from control.links import LinkService
 from control.ratelimit import RateLimiter
 from control.validation import call_type_field, json_object, text_field
@@ -73,7 +74,7 @@ async def join_link(request: web.Request) -> web.Response:
             "participant_id": grant.participant_id,
             "ws_url": grant.ws_url,
             "type": grant.type,
-            "ice_servers": [{"urls": [url]} for url in config.ice_servers],
+            "ice_servers": ice_servers_for(config.ice_servers, config.turn_secret, grant.participant_id, service.clock.now()),
         }
     )
 

@@ -43,6 +43,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ice_env = _env("ice-host")
     p.add_argument("--ice-host", action="append", default=None, help="address offered as an ICE host candidate; repeatable (default: every interface but loopback). --ice-host 127.0.0.1 makes loopback work")
     p.add_argument("--ice-server", action="append", default=None, help="a STUN/TURN URL handed to clients in ice_servers; repeatable")
+    p.add_argument("--turn-secret", default=_env_default("turn-secret", None), help="the TURN server's shared secret (coturn static-auth-secret): each join gets time-limited credentials for the turn: URLs of --ice-server")
     p.add_argument("--api-key", default=_env_default("api-key", None), help="when set, creating and revoking links needs 'Authorization: Bearer KEY'; when unset, only loopback callers may")
     p.add_argument("--public-url", default=_env_default("public-url", None), help="base of the link URLs it hands out (default http://HOST:PORT)")
     p.add_argument("--tls-cert", type=Path, default=_env_default("tls-cert", None, Path), help="certificate (PEM) to serve HTTPS and WSS")
@@ -70,6 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
             rate_limit=args.rate_limit,
+            turn_secret=args.turn_secret,
         )
     except ValueError as exc:
         print(f"callsfu: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ class Config:
     max_participants: int = MAX_PARTICIPANTS_LIMIT
     ice_host: list[str] = field(default_factory=list)
     ice_servers: list[str] = field(default_factory=list)  # STUN/TURN URLs handed to clients
+    turn_secret: str | None = None  # coturn static-auth-secret: per-join TURN credentials
     api_key: str | None = None
     public_url: str | None = None
     tls_cert: Path | None = None
