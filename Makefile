@@ -18,7 +18,7 @@ setup: $(STAMP)
 run: setup
 	$(VENV)/bin/callsfu serve
 
-## system packages the tests use (Chromium, redis-server), installed when missing
+## system packages the tests use (Chromium, redis-server, coturn), installed when missing
 system-deps:
 	scripts/install-system-deps
 

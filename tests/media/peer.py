@@ -25,7 +25,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import sdp as sdp_module
-from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceServer, RTCIceTransportPolicy
 from av import AudioFrame, Packet, VideoFrame
 
 from sfu.rtc.ice import use_host_addresses
@@ -172,17 +172,27 @@ def nearest_colour(rgb: tuple[float, float, float]) -> int:
     return int(np.argmin([np.linalg.norm(np.subtract(rgb, c)) for c in COLOURS]))
 
 
-def new_pc() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+def new_pc(ice_servers: list[dict[str, Any]] | None = None, relay_only: bool = False) -> RTCPeerConnection:
+    """``ice_servers`` as the join grant gives them; ``relay_only``: TURN relay candidates only."""
+    servers = [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential")) for s in ice_servers or []]
+    return RTCPeerConnection(
+        RTCConfiguration(
+            iceServers=servers,
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            iceTransportPolicy=RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL,
+        )
+    )
 
 
 class Peer:
     def __init__(
         self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
         *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
-        drop_every: int = 0,
+        drop_every: int = 0, relay_only: bool = False,
     ) -> None:
         self.drop_every = drop_every
+        self.relay_only = relay_only
+        self.ice_servers: list[dict[str, Any]] = []
         self.audio_frame_ms = audio_frame_ms
         self.http, self.base_url, self.token, self.name, self.index = http, base_url, token, name, index
         self.send_video, self.send_audio, self.decode = video, audio, decode
@@ -215,6 +225,7 @@ class Peer:
             if resp.status != 200:
                 raise JoinRefused(resp.status, body["error"]["code"])
         self.participant_id = body["participant_id"]
+        self.ice_servers = body["ice_servers"]
         self.ws = await self.http.ws_connect(body["ws_url"])
         self.connected_at = time.monotonic()
         self.welcome = json.loads((await self.ws.receive(timeout=5)).data)
@@ -225,7 +236,7 @@ class Peer:
             await self.publish()
 
     async def publish(self) -> None:
-        pc = self.publish_pc = new_pc()
+        pc = self.publish_pc = new_pc(self.ice_servers if self.relay_only else None, self.relay_only)
         if self.send_audio:
             t = pc.addTransceiver(EncodedToneTrack(tone_of(self.index), self.audio_frame_ms), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
@@ -273,7 +284,7 @@ class Peer:
 
     async def _answer(self, sdp: str) -> None:
         if self.subscribe_pc is None:
-            self.subscribe_pc = pc = new_pc()
+            self.subscribe_pc = pc = new_pc(self.ice_servers if self.relay_only else None, self.relay_only)
 
             @pc.on("track")
             def on_track(track: MediaStreamTrack) -> None:
