@@ -22,6 +22,11 @@ def _env(flag: str) -> str | None:
     return os.environ.get("CALLSFU_" + flag.upper().replace("-", "_"))
 
 
+def _env_list(flag: str) -> list[str]:
+    """A repeatable flag from its variable: values separated by commas or spaces."""
+    return (_env(flag) or "").replace(",", " ").split()
+
+
 def _env_default(flag: str, default: Any, convert: Callable[[str], Any] = str) -> Any:
     value = _env(flag)
     return default if value is None or value == "" else convert(value)
@@ -40,7 +45,6 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--store", default=_env_default("store", None), help="redis://host:port/db to share links between nodes (default: SQLite in --data-dir)")
     p.add_argument("--link-ttl", type=int, default=_env_default("link-ttl", DEFAULT_LINK_TTL, int), help="seconds a new link stays valid (default 7776000, 90 days)")
     p.add_argument("--max-participants", type=int, default=_env_default("max-participants", MAX_PARTICIPANTS_LIMIT, int), help="per call, 1 to 32 (default 32)")
-    ice_env = _env("ice-host")
     p.add_argument("--ice-host", action="append", default=None, help="address offered as an ICE host candidate; repeatable (default: every interface but loopback). --ice-host 127.0.0.1 makes loopback work")
     p.add_argument("--ice-server", action="append", default=None, help="a STUN/TURN URL handed to clients in ice_servers; repeatable")
     p.add_argument("--turn-secret", default=_env_default("turn-secret", None), help="the TURN server's shared secret (coturn static-auth-secret): each join gets time-limited credentials for the turn: URLs of --ice-server")
@@ -50,12 +54,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tls-key", type=Path, default=_env_default("tls-key", None, Path), help="private key (PEM) for --tls-cert")
     p.add_argument("--rate-limit", type=int, default=_env_default("rate-limit", 30, int), help="joins and link creations per minute per address, loopback exempt; 0 turns it off (default 30)")
     p.add_argument("--log-level", default=_env_default("log-level", "info"), help="debug, info, warning (default info)")
-    p.set_defaults(func=_serve, ice_env=ice_env)
+    p.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    ice_hosts = args.ice_host or [h for h in (args.ice_env or "").replace(",", " ").split() if h]
-    ice_servers = args.ice_server or [u for u in (_env("ice-server") or "").replace(",", " ").split() if u]
+    ice_hosts = args.ice_host or _env_list("ice-host")
+    ice_servers = args.ice_server or _env_list("ice-server")
     try:
         config = Config(
             host=args.host,

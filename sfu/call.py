@@ -27,12 +27,10 @@ class Call:
         self.call_id = first.call_id
         self.type = first.call_type
         self.title = first.title
-        self.max_participants = first.max_participants
         self.sessions: dict[str, Session] = {}
         self.forwarder: Forwarder[TransportSink] = Forwarder()
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
-        self.ended = False
         self._keyframe_task = asyncio.get_running_loop().create_task(self._keyframe_loop())
 
     # -- membership ---------------------------------------------------------

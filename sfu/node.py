@@ -25,10 +25,6 @@ class SfuNode:
         use_host_addresses(ice_hosts)
         fingerprints.install()
 
-    def participants(self, call_id: str) -> int:
-        call = self.calls.get(call_id)
-        return 0 if call is None else len(call.sessions)
-
     async def handle_ws(self, request: web.Request, ticket: str) -> web.StreamResponse:
         admission = await self.gatekeeper.redeem(ticket)
         if admission is None:
@@ -70,7 +66,6 @@ class SfuNode:
         call = self.calls.get(call_id)
         if call is None:
             return
-        call.ended = True
         sessions = list(call.sessions.values())
         for session in sessions:
             session.send({"type": "ended", "reason": reason})

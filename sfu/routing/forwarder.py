@@ -52,8 +52,6 @@ class Inbound(Generic[S]):
         "throttle",
         "media_ssrc",
         "last_abs_send_time",
-        "packets_in",
-        "packets_out",
         "sequence",
     )
 
@@ -66,8 +64,6 @@ class Inbound(Generic[S]):
         self.throttle = KeyframeThrottle()
         self.media_ssrc: int | None = None
         self.last_abs_send_time = 0
-        self.packets_in = 0
-        self.packets_out = 0
         self.sequence = SequenceGuard()
 
     @property
@@ -94,7 +90,6 @@ class Forwarder(Generic[S]):
             return []
         inbound.media_ssrc = view.ssrc
         inbound.last_abs_send_time = abs_send_time
-        inbound.packets_in += 1
         keyframe = inbound.key.kind == "video" and is_vp8_keyframe_start(view.payload)
         inbound.cache.put(view, keyframe)
         out: list[tuple[S, bytes]] = []
@@ -107,7 +102,6 @@ class Forwarder(Generic[S]):
                     continue
                 outlet.waiting_keyframe = False
             out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
-        inbound.packets_out += len(out)
         return out
 
     # -- who watches whom ----------------------------------------------------

@@ -10,7 +10,7 @@ aiortc starts it: nothing is ever decoded.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from aiortc import clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -43,7 +43,6 @@ class Ingress:
         self.by_ssrc: dict[int, Inbound[TransportSink]] = {}
         self.by_mid: dict[str, Inbound[TransportSink]] = {}
         self.kinds_by_id: dict[int, Ext] = {}
-        self.feedback = True  # let aiortc see packets too (RR/NACK/REMB to the publisher)
         self._hooked: set[int] = set()
 
     def hook_receiver(self, receiver: RTCRtpReceiver, kind: Kind) -> None:
@@ -84,8 +83,9 @@ class Ingress:
                         sink.send(packet)
                 except Exception:  # an exception here would close the publisher's connection
                     log.exception("forwarding failed; packet dropped")
-            if self.feedback:
-                await original(data, arrival_time_ms)
+            # aiortc sees every packet too, for the RR/NACK/REMB it sends the
+            # publisher (browsers size their bitrate on those)
+            await original(data, arrival_time_ms)
 
         dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
 
@@ -100,6 +100,3 @@ class Ingress:
             return None  # unknown, or the RTX stream of a known track
         self.by_ssrc[view.ssrc] = inbound
         return inbound
-
-    def inbounds(self) -> list[Inbound[Any]]:
-        return list(dict.fromkeys(self.by_mid.values()))

@@ -27,11 +27,10 @@ log = logging.getLogger("callsfu.sfu")
 
 
 class TransportSink:
-    __slots__ = ("dtls", "sent", "failed", "_pair", "_protect", "_sendto", "_addr", "_socket")
+    __slots__ = ("dtls", "failed", "_pair", "_protect", "_sendto", "_addr", "_socket")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self.dtls = dtls
-        self.sent = 0
         self.failed = 0
         self._pair: Any = None
         self._protect: Callable[[bytes], bytes] | None = None
@@ -66,7 +65,6 @@ class TransportSink:
             if self._pair is None and not self._bind():
                 return
             self._sendto(self._protect(packet), self._addr)  # type: ignore[misc]
-            self.sent += 1
         except (BlockingIOError, ConnectionRefusedError):
             self.failed += 1  # a full buffer or a port gone: a lost packet, nothing more
         except Exception as exc:  # never into aiortc: a failed send is a lost packet
