@@ -96,9 +96,3 @@ class PacketCache:
             if view is not None:
                 out.append(view)
         return out
-
-    def clear(self) -> None:
-        """Forget everything (the publisher stream restarted)."""
-        self._slots = [None] * self.capacity
-        self._newest = None
-        self._keyframe = None

@@ -88,13 +88,6 @@ def test_sequence_jump_is_a_discontinuity() -> None:
     assert seqs(cache.since_last_keyframe()) == [40000, 40001]
 
 
-def test_clear() -> None:
-    cache = PacketCache(4)
-    cache.put(view(1), keyframe_start=True)
-    cache.clear()
-    assert cache.get(1) is None and cache.newest is None and cache.since_last_keyframe() == []
-
-
 @pytest.mark.parametrize("capacity", [0, -1, 0x8001])
 def test_bad_capacity(capacity: int) -> None:
     with pytest.raises(ValueError, match="capacity"):
