@@ -23,6 +23,7 @@ from sfu.routing.forwarder import Inbound, Outlet
 from sfu.routing.layout import Kind, Slot, SubscriberLayout
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
+from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
 from sfu.signaling.sdp_check import check_publish_offer
@@ -64,6 +65,7 @@ class Session:
         self.subscribe_pc: RTCPeerConnection | None = None
         self.layout = SubscriberLayout()
         self.outlets: list[Outlet[TransportSink]] = []
+        self.reports = SenderReports()
         self.transceivers: list[RTCRtpTransceiver] = []
         self._answer: asyncio.Future[str] | None = None
         self._negotiation: asyncio.Task[None] | None = None
@@ -164,6 +166,7 @@ class Session:
         for outlet in self.outlets:  # stop forwarding to this subscriber at once
             self.call.forwarder.attach(outlet, None, time.monotonic())
             outlet.sink.close()
+        self.reports.close()
         if self._negotiation is not None:
             self._negotiation.cancel()
         for pc in (self.publish_pc, self.subscribe_pc):
@@ -242,7 +245,7 @@ class Session:
             caps = RTCRtpSender.getCapabilities(slot.kind)
             t.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() in CODECS[slot.kind]])
             outlet: Outlet[TransportSink] = Outlet(slot.kind, TransportSink(t.sender.transport))
-            hook_sender(t.sender, outlet, self.call.forwarder, self.call.request_keyframe)
+            hook_sender(t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports)
             self.transceivers.append(t)
             self.outlets.append(outlet)
         wanted: list[tuple[Outlet[TransportSink], Inbound[TransportSink] | None]] = []
