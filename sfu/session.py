@@ -66,6 +66,7 @@ class Session:
         self.layout = SubscriberLayout()
         self.outlets: list[Outlet[TransportSink]] = []
         self.reports = SenderReports()
+        self._sinks: dict[int, TransportSink] = {}  # one per DTLS transport (all bundled: one)
         self.transceivers: list[RTCRtpTransceiver] = []
         self._answer: asyncio.Future[str] | None = None
         self._negotiation: asyncio.Task[None] | None = None
@@ -165,7 +166,8 @@ class Session:
         self.call.leave(self)
         for outlet in self.outlets:  # stop forwarding to this subscriber at once
             self.call.forwarder.attach(outlet, None, time.monotonic())
-            outlet.sink.close()
+        for sink in self._sinks.values():
+            sink.close()
         self.reports.close()
         if self._negotiation is not None:
             self._negotiation.cancel()
@@ -244,7 +246,11 @@ class Session:
             t = pc.addTransceiver(SilentTrack(slot.kind), direction="sendonly")
             caps = RTCRtpSender.getCapabilities(slot.kind)
             t.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() in CODECS[slot.kind]])
-            outlet: Outlet[TransportSink] = Outlet(slot.kind, TransportSink(t.sender.transport))
+            dtls = t.sender.transport
+            sink = self._sinks.get(id(dtls))
+            if sink is None:
+                sink = self._sinks[id(dtls)] = TransportSink(dtls)
+            outlet: Outlet[TransportSink] = Outlet(slot.kind, sink)
             hook_sender(t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports)
             self.transceivers.append(t)
             self.outlets.append(outlet)
