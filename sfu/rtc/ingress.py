@@ -1,10 +1,20 @@
 """Publisher side glue: decrypted RTP in, straight into the forwarder.
 
-The hook wraps ``RTCDtlsTransport._handle_rtp_data`` on the instance, so the
-packet bytes arrive right after SRTP; aiortc's own handler still runs after
-it for receiver reports, NACKs and REMB towards the publisher (browsers size
-their bitrate on those). Each receiver's decoder thread is stopped as soon as
-aiortc starts it: nothing is ever decoded.
+:meth:`Ingress.on_rtp` is the synchronous entry: decrypted RTP bytes and
+their arrival time, forwarded at once. Two paths reach it:
+
+- the UDP mux (``sfu/rtc/mux.py``) decrypts in its datagram callback and
+  calls ``dtls._callsfu_on_rtp(data, arrival_time_ms)``, set on each publisher
+  DTLS transport by :meth:`Ingress.hook_transport`: no aioice queue, no DTLS
+  receive coroutine, no task per packet;
+- without the mux, aiortc's own receive loop calls
+  ``RTCDtlsTransport._handle_rtp_data``, which the hook wraps on the instance.
+
+On both, aiortc's own handler still sees every packet afterwards, for the
+receiver reports, NACKs and REMB it sends the publisher (browsers size their
+bitrate on those); on the mux path it is run synchronously
+(:func:`sfu.rtc.drive.run_now`). Each receiver's decoder thread is stopped as
+soon as aiortc starts it: nothing is ever decoded.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from sfu.core.extensions import Ext, kinds_by_id
 from sfu.core.packet import RtpView
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import Kind, TrackKey
+from sfu.rtc.drive import run_now
 from sfu.rtc.sink import TransportSink
 
 log = logging.getLogger("callsfu.sfu")
@@ -67,27 +78,36 @@ class Ingress:
 
         receiver.receive = receive  # type: ignore[method-assign]
 
+    def on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+        """Decrypted RTP from this publisher: forward it now. Never raises."""
+        inbound = self.by_ssrc.get(int.from_bytes(data[8:12], "big")) or self._resolve(data)
+        if inbound is None:
+            return
+        try:
+            for sink, packet in self.forwarder.on_rtp(inbound, data, abs_send_time_now()):
+                sink.send(packet)
+        except Exception:  # an exception here would close the publisher's connection
+            log.exception("forwarding failed; packet dropped")
+
     def hook_transport(self, dtls: RTCDtlsTransport) -> None:
         if id(dtls) in self._hooked:
             return
         self._hooked.add(id(dtls))
         original = dtls._handle_rtp_data
-        forwarder = self.forwarder
-        by_ssrc = self.by_ssrc
+        forward = self.on_rtp
+
+        def on_rtp(data: bytes, arrival_time_ms: int) -> None:
+            """The mux's entry: forward, then aiortc's RR/NACK/REMB bookkeeping."""
+            forward(data, arrival_time_ms)
+            run_now(original(data, arrival_time_ms))
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-            inbound = by_ssrc.get(int.from_bytes(data[8:12], "big")) or self._resolve(data)
-            if inbound is not None:
-                try:
-                    for sink, packet in forwarder.on_rtp(inbound, data, abs_send_time_now()):
-                        sink.send(packet)
-                except Exception:  # an exception here would close the publisher's connection
-                    log.exception("forwarding failed; packet dropped")
-            # aiortc sees every packet too, for the RR/NACK/REMB it sends the
-            # publisher (browsers size their bitrate on those)
+            """aiortc's receive loop (no mux): the same, awaited."""
+            forward(data, arrival_time_ms)
             await original(data, arrival_time_ms)
 
         dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+        dtls._callsfu_on_rtp = on_rtp  # type: ignore[attr-defined]
 
     def _resolve(self, data: bytes) -> Inbound[TransportSink] | None:
         """An SSRC seen for the first time: bind it by its mid header extension."""
