@@ -28,7 +28,7 @@ def test_the_sfu_never_imports_the_control_plane() -> None:
     assert offenders == {}
 
 
-@pytest.mark.parametrize("package", ["sfu/core", "sfu/routing"])
+@pytest.mark.parametrize("package", ["sfu/core", "sfu/routing", "sfu/feedback"])
 def test_the_forwarding_core_is_sans_io(package: str) -> None:
     """No sockets, clocks, event loop or aiortc: packets and time go in."""
     forbidden = {"aiortc", "aioice", "asyncio", "socket", "time", "aiohttp", "pylibsrtp", "uvloop"}

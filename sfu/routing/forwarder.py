@@ -20,6 +20,7 @@ from sfu.core.cache import PacketCache
 from sfu.core.extensions import Ext
 from sfu.core.packet import RtpView, is_vp8_keyframe_start
 from sfu.core.rewriter import Rewriter
+from sfu.core.rtx import unwrap_rtx
 from sfu.core.sequence import SequenceGuard
 from sfu.core.throttle import KeyframeThrottle
 from sfu.routing.layout import Kind, TrackKey
@@ -47,6 +48,7 @@ class Inbound(Generic[S]):
         "key",
         "kinds_by_id",
         "payload_type",
+        "rtx_payload_type",
         "cache",
         "outlets",
         "throttle",
@@ -55,9 +57,12 @@ class Inbound(Generic[S]):
         "sequence",
     )
 
-    def __init__(self, key: TrackKey, payload_type: int, kinds_by_id: dict[int, Ext]) -> None:
+    def __init__(
+        self, key: TrackKey, payload_type: int, kinds_by_id: dict[int, Ext], rtx_payload_type: int | None = None
+    ) -> None:
         self.key = key
         self.payload_type = payload_type
+        self.rtx_payload_type = rtx_payload_type  # the publisher's RTX (RFC 4588) for this track
         self.kinds_by_id = kinds_by_id
         self.cache = PacketCache(VIDEO_CACHE if key.kind == "video" else AUDIO_CACHE)
         self.outlets: list[Outlet[S]] = []
@@ -76,6 +81,7 @@ class Forwarder(Generic[S]):
 
     def __init__(self) -> None:
         self.dropped = 0  # malformed or unexpected packets
+        self.repaired = 0  # publisher retransmissions that filled a hole
 
     # -- hot path ----------------------------------------------------------
     def on_rtp(self, inbound: Inbound[S], data: bytes, abs_send_time: int) -> list[tuple[S, bytes]]:
@@ -85,8 +91,13 @@ class Forwarder(Generic[S]):
         except ValueError:
             self.dropped += 1
             return []
-        if view.payload_type != inbound.payload_type or not inbound.sequence.accept(view.sequence_number):
-            self.dropped += 1  # RTX, an unnegotiated payload, or a wild sequence number
+        if view.payload_type != inbound.payload_type:
+            if view.payload_type == inbound.rtx_payload_type:
+                return self._on_rtx(inbound, view, abs_send_time)
+            self.dropped += 1  # an unnegotiated payload type
+            return []
+        if not inbound.sequence.accept(view.sequence_number):
+            self.dropped += 1  # a wild sequence number
             return []
         inbound.media_ssrc = view.ssrc
         inbound.last_abs_send_time = abs_send_time
@@ -101,6 +112,33 @@ class Forwarder(Generic[S]):
                 if not keyframe:
                     continue
                 outlet.waiting_keyframe = False
+            out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+        return out
+
+    def _on_rtx(self, inbound: Inbound[S], rtx: RtpView, abs_send_time: int) -> list[tuple[S, bytes]]:
+        """A publisher's retransmission: the original packet, if it fills a
+        hole the cache still spans (a duplicate, or a packet older than the
+        cache or newer than anything received, is dropped)."""
+        newest = inbound.cache.newest
+        ssrc = inbound.media_ssrc
+        view = None if ssrc is None else unwrap_rtx(rtx, inbound.payload_type, ssrc, inbound.kinds_by_id)
+        if view is None or newest is None:
+            self.dropped += 1
+            return []
+        behind = (newest - view.sequence_number) & 0xFFFF
+        if not 0 < behind < inbound.cache.capacity or inbound.cache.get(view.sequence_number) is not None:
+            self.dropped += 1
+            return []
+        self.repaired += 1
+        keyframe = inbound.key.kind == "video" and is_vp8_keyframe_start(view.payload)
+        inbound.cache.put(view, keyframe)
+        out: list[tuple[S, bytes]] = []
+        for outlet in inbound.outlets:
+            rewriter = outlet.rewriter
+            # an outlet still waiting for a keyframe, or whose epoch began
+            # after this packet, has no place for it
+            if rewriter is None or outlet.waiting_keyframe or rewriter.precedes_epoch(view):
+                continue
             out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
         return out
 
