@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test setup system-deps bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard sfu/native/*.c sfu/native/*.h)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@$(PY) -c "import sfu.native as n; print('native fan-out: built' if n.AVAILABLE else 'WARNING: the native fan-out was not built (' + n.BUILD_ERROR + '); callsfu forwards on the pure-Python path')"
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -30,4 +31,4 @@ bench: setup
 	scripts/netns-run $(PY) -m benchmarks.control_plane
 
 clean:
-	rm -rf $(VENV) data build *.egg-info
+	rm -rf $(VENV) data build *.egg-info sfu/native/*.so

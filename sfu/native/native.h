@@ -1,0 +1,69 @@
+/* Shared declarations of callsfu's native fan-out (see fanout.c, rewriter.c).
+ *
+ * Everything here runs on the event loop's thread with the GIL held; nothing
+ * calls back into Python while a packet is being written, protected or sent.
+ */
+#ifndef CALLSFU_NATIVE_H
+#define CALLSFU_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+/* Longest header a layout writes: 12 fixed bytes, 4 of extension header,
+ * MID (1 + 16), abs-send-time (4), audio level (2), padding to 4 (3). */
+#define MAX_HEADER 44
+/* libsrtp needs this much room after the packet (SRTP_MAX_TAG_LEN + MKI). */
+#define SRTP_TRAILER 144
+/* Longest RTP packet protected, as sfu/rtc/srtp.py: pylibsrtp's 1500-byte
+ * buffer less the trailer; longer ones are dropped and counted. */
+#define MAX_PACKET (1500 - SRTP_TRAILER)
+
+/* One precompiled outgoing header: fixed bytes with zero seq/ts/values. */
+typedef struct {
+    uint8_t bytes[MAX_HEADER];
+    uint8_t len;      /* header length, 0 when this layout is not used */
+    uint8_t ast_at;   /* offset of the 24-bit abs-send-time, 0 when absent */
+    uint8_t level_at; /* offset of the audio-level byte, 0 when absent */
+} Layout;
+
+/* The fields of one sfu.core.packet.RtpView the rewrite needs. */
+typedef struct {
+    uint16_t seq;
+    uint32_t ts;
+    int marker;
+    int level; /* the RFC 6464 byte, -1 when the packet carries none */
+    const uint8_t *payload;
+    Py_ssize_t payload_len;
+    PyObject *payload_obj; /* owned reference */
+    Py_buffer buffer;      /* used when payload is not exactly bytes */
+    int has_buffer;
+} View;
+
+typedef struct {
+    PyObject_HEAD
+    Layout plain, leveled, rtx_plain, rtx_leveled;
+    PyObject *mid;          /* str, as given */
+    uint32_t ssrc, rtx_ssrc;
+    int payload_type, rtx_payload_type;
+    int has_rtx_ssrc, has_rtx_pt, has_rtx; /* RTX is written when both are given */
+    unsigned int clock_rate, gap;
+    unsigned long long packets_sent, octets_sent;
+    uint16_t last_seq, rtx_seq, seq_offset, skip;
+    uint32_t last_ts, ts_offset;
+    long long epoch_span;
+    int fresh, started;
+} RewriterObject;
+
+extern PyTypeObject RewriterType;
+
+/* Read `view`'s fields; -1 with an exception set when it is not an RtpView. */
+int view_read(PyObject *view, View *v);
+void view_release(View *v);
+
+/* Write the rewritten packet for `v` at `out` (room for MAX_HEADER +
+ * payload), update the rewriter's state as Rewriter.rewrite does, and return
+ * the packet's length. */
+Py_ssize_t rewriter_write(RewriterObject *r, const View *v, uint32_t abs_send_time, uint8_t *out);
+
+#endif
