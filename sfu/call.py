@@ -27,7 +27,9 @@ class Call:
         self.call_id = first.call_id
         self.type = first.call_type
         self.title = first.title
+        self.max_participants = first.max_participants
         self.sessions: dict[str, Session] = {}
+        self.admitted: set[str] = set()  # participants connecting or connected
         self.forwarder: Forwarder[TransportSink] = Forwarder()
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
@@ -40,6 +42,23 @@ class Call:
             for pid, s in self.sessions.items()
             if pid != exclude
         ]
+
+    def admit(self, admission: Admission) -> bool:
+        """Hold one of the call's places for ``admission`` (the SFU's own cap,
+        whatever the store says); False when the call is full."""
+        if admission.participant_id in self.admitted:
+            return True
+        if len(self.admitted) >= min(self.max_participants, admission.max_participants):
+            return False
+        self.admitted.add(admission.participant_id)
+        return True
+
+    def discharge(self, admission: Admission) -> None:
+        self.admitted.discard(admission.participant_id)
+
+    @property
+    def empty(self) -> bool:
+        return not self.sessions and not self.admitted
 
     def join(self, session: Session) -> None:
         pid = session.admission.participant_id

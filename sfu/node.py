@@ -11,11 +11,12 @@ from sfu.admission import Gatekeeper
 from sfu.call import Call
 from sfu.rtc import fingerprints
 from sfu.rtc.ice import use_host_addresses
-from sfu.session import Session
+from sfu.session import CLOSE_TIMEOUT, Session
 from sfu.signaling.messages import MAX_MESSAGE
 
 log = logging.getLogger("callsfu.sfu")
 
+END_CALL_TIMEOUT = 5.0  # seconds ending a call waits for its sessions' (bounded) closes
 
 
 class SfuNode:
@@ -37,40 +38,65 @@ class SfuNode:
                 },
                 status=403,
             )
-        # no aiohttp heartbeat (it drops a client whose pong is 1.5 s late); the
-        # session pings itself and tolerates a few seconds of silence
-        ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_MESSAGE, timeout=1.0)
-        try:
-            await ws.prepare(request)
-        except Exception:
-            await self.gatekeeper.release(admission)
-            raise
         call = self.calls.get(admission.call_id)
         if call is None:
             call = self.calls[admission.call_id] = Call(admission)
-        session = Session(admission, ws, call)
+        if not call.admit(admission):  # the store's count drifted, or a store without the cap
+            self._forget_if_empty(call)
+            await self.gatekeeper.release(admission)
+            return web.json_response(
+                {
+                    "error": {
+                        "code": "call_full",
+                        "message": f"This call is full ({admission.max_participants} of {admission.max_participants});"
+                        " try again when someone leaves.",
+                    }
+                },
+                status=409,
+            )
+        # no aiohttp heartbeat (it drops a client whose pong is 1.5 s late); the
+        # session pings itself and tolerates a few seconds of silence
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_MESSAGE, timeout=CLOSE_TIMEOUT)
+        try:
+            await ws.prepare(request)
+        except Exception:
+            call.discharge(admission)
+            self._forget_if_empty(call)
+            await self.gatekeeper.release(admission)
+            raise
+        async def release() -> None:  # the SFU's place and the store's seat, together
+            call.discharge(admission)
+            await self.gatekeeper.release(admission)
+
+        session = Session(admission, ws, call, release=release)
         try:
             await session.run()
         except Exception:
             log.exception("session %s failed", admission.participant_id)
         finally:
-            await session.close()
-            await self.gatekeeper.release(admission)
-            if not call.sessions and self.calls.get(call.call_id) is call:
-                call.close()
-                del self.calls[call.call_id]
+            await session.close()  # frees the seat first thing after leaving the call
+            call.discharge(admission)
+            self._forget_if_empty(call)
         return ws
 
+    def _forget_if_empty(self, call: Call) -> None:
+        if call.empty and self.calls.get(call.call_id) is call:
+            call.close()
+            del self.calls[call.call_id]
+
     async def end_call(self, call_id: str, reason: str) -> None:
-        """End a call for everyone (the link was revoked)."""
+        """End a call for everyone (the link was revoked). Waits on nobody in
+        particular: each session's close is bounded, and the call is out of
+        the way (no new forwarding, seats freed) before the slowest finishes."""
         call = self.calls.get(call_id)
         if call is None:
             return
         sessions = list(call.sessions.values())
         for session in sessions:
             session.send({"type": "ended", "reason": reason})
-        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        closing = [asyncio.ensure_future(s.close()) for s in sessions]
+        if closing:
+            await asyncio.wait(closing, timeout=END_CALL_TIMEOUT)
 
     async def close(self) -> None:
-        for call_id in list(self.calls):
-            await self.end_call(call_id, "server_shutdown")
+        await asyncio.gather(*(self.end_call(call_id, "server_shutdown") for call_id in list(self.calls)))

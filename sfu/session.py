@@ -8,9 +8,12 @@ one offer outstanding, changes meanwhile go into the next one).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 import time
-from typing import Any
+from collections import deque
+from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
@@ -26,13 +29,18 @@ from sfu.rtc.ingress import Ingress
 from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
+from sfu.signaling.budget import MessageBudget, Verdict
 from sfu.signaling.sdp_check import check_publish_offer
 from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnswer, parse_client_message
 
 log = logging.getLogger("callsfu.sfu")
 
 PING_INTERVAL = 1.0  # seconds between WebSocket pings to the client
-SILENCE_LIMIT = 4.0  # a client silent this long (no pong, no message) is gone
+SILENCE_LIMIT = 4.0  # a client silent this long (no pong to our pings, no valid message) is gone
+OUTBOX_LIMIT = 1024 * 1024  # bytes queued towards a client that does not read; over it, it is dropped
+BACKLOG_LIMIT = 64 * 1024  # bytes in the socket's send buffer past which we stop pinging / ponging
+CLOSE_TIMEOUT = 1.0  # seconds a closing client gets to take its last messages and the close frame
+RELEASE_TIMEOUT = 3.0  # seconds for the store to free a seat
 ANSWER_TIMEOUT = 15.0  # a client that never answers a subscribe offer is dropped
 NEGOTIATION_DELAY = 0.05  # seconds to gather track changes into one subscribe offer
 CODECS = {"audio": ("audio/opus",), "video": ("video/vp8", "video/rtx")}
@@ -54,11 +62,19 @@ def restrict_codecs(transceiver: RTCRtpTransceiver) -> bool:
     return True
 
 
+Release = Callable[[], Awaitable[None]]
+
+
 class Session:
-    def __init__(self, admission: Admission, ws: web.WebSocketResponse, call: Call) -> None:
+    def __init__(
+        self, admission: Admission, ws: web.WebSocketResponse, call: Call, release: Release | None = None
+    ) -> None:
         self.admission = admission
         self.ws = ws
         self.call = call
+        self._release = release
+        req = getattr(ws, "_req", None)  # the HTTP request the socket was upgraded from
+        self._transport: asyncio.Transport | None = req.transport if req is not None else None
         self.pid = admission.participant_id
         self.ingress = Ingress(self.pid, call.forwarder, call.publish)
         self.publish_pc: RTCPeerConnection | None = None
@@ -74,31 +90,54 @@ class Session:
         self.closed = asyncio.Event()
         self._closing = False
         self._last_heard = time.monotonic()
-        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._pings: deque[bytes] = deque(maxlen=int(SILENCE_LIMIT / PING_INTERVAL) + 1)
+        self.budget = MessageBudget()
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._queued = 0  # bytes of messages queued and not yet handed to the socket
         self._writer = asyncio.get_running_loop().create_task(self._write())
 
     # -- outbound messages -----------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
-        """Queue a message; one writer keeps them in order."""
-        self._outbox.put_nowait(message)
+        """Queue a message; one writer keeps them in order. A client that lets
+        more than OUTBOX_LIMIT bytes pile up (it does not read) is dropped."""
+        if self._closing and self.ws.closed:
+            return
+        text = json.dumps(message)
+        if self._queued + len(text) > OUTBOX_LIMIT:
+            if self._transport is not None and not self._transport.is_closing():
+                log.info("%s does not read its messages (%d bytes queued): dropped", self.pid, self._queued)
+            self.abort()
+            return
+        self._queued += len(text)
+        self._outbox.put_nowait(text)
 
     async def _write(self) -> None:
         while True:
-            message = await self._outbox.get()
+            text = await self._outbox.get()
             try:
                 if not self.ws.closed:
-                    await self.ws.send_json(message)
+                    await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 pass
             finally:
+                self._queued -= len(text)
                 self._outbox.task_done()
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far has been written."""
+    async def flush(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Wait (at most ``timeout`` s) until everything queued so far has been written."""
         try:
-            await asyncio.wait_for(self._outbox.join(), 2.0)
+            await asyncio.wait_for(self._outbox.join(), timeout)
         except asyncio.TimeoutError:
             pass
+
+    def abort(self) -> None:
+        """Drop the client at once: no closing handshake, nothing more is sent."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _backlog(self) -> int:
+        t = self._transport
+        return 0 if t is None else t.get_write_buffer_size()
 
     def error(self, code: str, message: str) -> None:
         self.send({"type": "error", "code": code, "message": message})
@@ -130,18 +169,46 @@ class Session:
             await asyncio.sleep(PING_INTERVAL)
             if time.monotonic() - self._last_heard > SILENCE_LIMIT:
                 log.info("%s silent for %.0f s: gone", self.pid, SILENCE_LIMIT)
-                await self.ws.close()
+                self.abort()
                 return
+            if self._backlog() > BACKLOG_LIMIT:
+                continue  # it does not read: a ping would only wait on it
+            token = secrets.token_bytes(8)  # only a pong echoing one of ours counts
+            self._pings.append(token)
             try:
-                await self.ws.ping()
+                await asyncio.wait_for(self.ws.ping(token), PING_INTERVAL)
+            except asyncio.TimeoutError:
+                continue
             except (ConnectionError, RuntimeError):
                 return
 
     async def _read(self) -> None:
         async for msg in self.ws:
-            self._last_heard = time.monotonic()
+            now = time.monotonic()
+            size = len(msg.data) if isinstance(msg.data, (str, bytes)) else 0
+            verdict = self.budget.take(size, now)
+            if verdict is Verdict.DROP:
+                log.info("%s keeps sending over its message budget: dropped", self.pid)
+                self.abort()
+                return
+            if verdict is Verdict.WARN:
+                self.error(
+                    "too_many_messages",
+                    f"Too many messages (at most {self.budget.rate:.0f} a second); they are ignored, and the"
+                    " connection is closed if this goes on.",
+                )
+            if verdict is not Verdict.OK:
+                continue
+            if msg.type == WSMsgType.PONG:
+                if msg.data in self._pings:  # junk frames do not keep a client alive
+                    self._last_heard = now
+                continue
             if msg.type == WSMsgType.PING:
-                await self.ws.pong(msg.data)
+                if self._backlog() <= BACKLOG_LIMIT:
+                    try:
+                        await asyncio.wait_for(self.ws.pong(msg.data), PING_INTERVAL)
+                    except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                        pass
                 continue
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
@@ -155,30 +222,48 @@ class Session:
                     await self._on_publish(parsed.sdp)
                 elif isinstance(parsed, SubscribeAnswer):
                     self._on_subscribe_answer(parsed.sdp)
+                self._last_heard = now
             except SignalingError as exc:
                 self.error(exc.code, exc.message)
 
     async def close(self) -> None:
+        """Leave the call; never waits on the client longer than CLOSE_TIMEOUT.
+
+        Order: out of the call and its forwarding, the seat freed, the peer
+        connections closed, then a bounded goodbye on the socket (aborted if the
+        client does not take it)."""
         if self._closing:
             await self.closed.wait()
             return
         self._closing = True
-        self.call.leave(self)
-        for outlet in self.outlets:  # stop forwarding to this subscriber at once
-            self.call.forwarder.attach(outlet, None, time.monotonic())
-        for sink in self._sinks.values():
-            sink.close()
-        self.reports.close()
-        if self._negotiation is not None:
-            self._negotiation.cancel()
-        for pc in (self.publish_pc, self.subscribe_pc):
-            if pc is not None:
-                await pc.close()
-        if not self.ws.closed:
-            await self.flush()
-            await self.ws.close()
-        self._writer.cancel()
-        self.closed.set()
+        try:
+            self.call.leave(self)
+            for outlet in self.outlets:  # stop forwarding to this subscriber at once
+                self.call.forwarder.attach(outlet, None, time.monotonic())
+            for sink in self._sinks.values():
+                sink.close()
+            self.reports.close()
+            if self._negotiation is not None:
+                self._negotiation.cancel()
+            await self._free_seat()
+            for pc in (self.publish_pc, self.subscribe_pc):
+                if pc is not None:
+                    await _bounded(pc.close(), CLOSE_TIMEOUT, f"closing {self.pid}'s peer connection")
+            if not self.ws.closed:
+                await self.flush(CLOSE_TIMEOUT)
+                try:
+                    await asyncio.wait_for(self.ws.close(), CLOSE_TIMEOUT)
+                except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                    pass
+            self.abort()  # what it did not take is thrown away, not kept waiting
+        finally:
+            self._writer.cancel()
+            self.closed.set()
+
+    async def _free_seat(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            await _bounded(release(), RELEASE_TIMEOUT, f"freeing {self.pid}'s seat")
 
     # -- publish: the client offers ---------------------------------------------------
     async def _on_publish(self, sdp: str) -> None:
@@ -235,7 +320,8 @@ class Session:
         except Exception:
             log.exception("subscribe negotiation failed for %s", self.pid)
             self.error("negotiation_failed", "The server could not renegotiate your subscription; rejoin the call.")
-            await self.ws.close()
+            await self.flush()
+            self.abort()
 
     async def _offer(self, added: list[Slot]) -> None:
         if self.subscribe_pc is None:
@@ -295,4 +381,15 @@ class Session:
         async def on_state() -> None:
             if pc.connectionState == "failed" and not self.ws.closed:
                 self.error("ice_failed", "Your media connection failed; rejoin the call.")
-                await self.ws.close()
+                await self.flush()
+                self.abort()
+
+
+async def _bounded(work: Awaitable[None], timeout: float, what: str) -> None:
+    """Await ``work`` for at most ``timeout`` s; a failure is logged, never raised."""
+    try:
+        await asyncio.wait_for(work, timeout)
+    except asyncio.TimeoutError:
+        log.warning("%s took over %.0f s; given up", what, timeout)
+    except Exception:
+        log.exception("%s failed", what)

@@ -1,0 +1,159 @@
+"""Attacks on signaling (issue 9): two honest aiortc participants keep
+receiving each other while one participant misbehaves, and it is the
+attacker who gets the error or is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from pathlib import Path
+
+import aiohttp
+
+from control.api import LINKS
+from control.app import SFU
+from tests.helpers import running_server
+
+from tests.media.attacker import (
+    MediaWatch, RawClient, healthz_seconds, publish_message, publish_offer, raw_join, rss_kib, seats_held,
+)  # fmt: skip
+from tests.media.conftest import Server, new_link
+from tests.media.peer import Peer, wait_for
+
+
+async def honest_pair(http: aiohttp.ClientSession, server: Server, token: str) -> tuple[Peer, Peer]:
+    a, b = Peer(http, server.url, token, "a", 0), Peer(http, server.url, token, "b", 1)
+    await a.join()
+    await b.join()
+    assert await wait_for(lambda: a.sees(b) and b.sees(a) and a.hears(b) and b.hears(a), 15)
+    return a, b
+
+
+async def connected(http: aiohttp.ClientSession, server: Server, token: str) -> int:
+    async with http.get(f"{server.url}/api/links/{token}") as resp:
+        return int((await resp.json())["participants"])
+
+
+async def test_a_client_that_does_not_read_does_not_block_revocation(tmp_path: Path) -> None:
+    """In process, so that the server's send buffer towards the stuck client
+    can be made small: its TCP window and that buffer are full within a few
+    answers (on loopback the kernel would otherwise absorb megabytes)."""
+    readers: list[asyncio.Task[None]] = []
+    async with running_server(tmp_path) as (client, config):
+        token = (await (await client.post("/api/links", json={"type": "video"})).json())["token"]
+        honest = []
+        heard: list[list[dict[str, object]]] = []
+        for name in ("a", "b"):
+            grant = await (await client.post(f"/api/links/{token}/join", json={"name": name})).json()
+            ws = await client.session.ws_connect(grant["ws_url"])
+            assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+            honest.append(ws)
+            heard.append([])
+            readers.append(asyncio.get_running_loop().create_task(keep_reading(ws, heard[-1])))
+        grant = await (await client.post(f"/api/links/{token}/join", json={"name": "stuck"})).json()
+        attacker = await asyncio.get_running_loop().run_in_executor(None, RawClient, grant["ws_url"])
+        node = client.app[SFU]
+        call = next(iter(node.calls.values()))
+        assert await wait_for(lambda: grant["participant_id"] in call.sessions, 5)
+        stuck = call.sessions[grant["participant_id"]]
+        transport = stuck.ws._req.transport  # type: ignore[union-attr]
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        offer = publish_message(await publish_offer())
+        for _ in range(30):  # answers it never reads, within its message budget
+            assert attacker.send(offer)
+            await asyncio.sleep(0.05)
+        assert await wait_for(lambda: transport.get_write_buffer_size() > 0, 5), "the stuck client's buffers never filled"
+        try:
+            started = time.monotonic()
+            resp = await client.delete(f"/api/links/{token}", timeout=aiohttp.ClientTimeout(total=15))
+            assert resp.status == 204
+            revoked_in = time.monotonic() - started
+            ended = {"type": "ended", "reason": "link_revoked"}
+            assert await wait_for(lambda: all(ended in h for h in heard), 5), heard
+            assert await wait_for(lambda: all(ws.closed for ws in honest), 5)
+            ended_in = time.monotonic() - started
+            assert await wait_for(lambda: not node.calls, 5)  # every session closed, the stuck one too
+            store = client.app[LINKS].store
+            assert await store.count_connected(call.call_id) == 0
+            print(f"revocation with a stuck client: DELETE {revoked_in:.2f} s, the others ended after {ended_in:.2f} s")
+            # the node still ends later calls
+            token2 = (await (await client.post("/api/links", json={"type": "audio"})).json())["token"]
+            grant2 = await (await client.post(f"/api/links/{token2}/join", json={"name": "c"})).json()
+            ws2 = await client.session.ws_connect(grant2["ws_url"])
+            assert (await ws2.receive_json(timeout=5))["type"] == "welcome"
+            assert (await client.delete(f"/api/links/{token2}")).status == 204
+            assert (await ws2.receive_json(timeout=5)) == {"type": "ended", "reason": "link_revoked"}
+            await ws2.close()
+        finally:
+            attacker.close()
+            for task in readers:
+                task.cancel()
+            for ws in honest:
+                await ws.close()
+
+
+async def keep_reading(ws: aiohttp.ClientWebSocketResponse, into: list[dict[str, object]]) -> None:
+    async for msg in ws:  # answers the server's pings, as every client does
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            into.append(json.loads(msg.data))
+
+
+async def test_a_junk_flood_drops_the_flooder_and_nobody_else_stalls(server: Server, http: aiohttp.ClientSession) -> None:
+    token = await new_link(http, server)
+    a, b = await honest_pair(http, server, token)
+    attacker_id, attacker = await raw_join(http, server, token, "flood")
+    try:
+        before = rss_kib(server.proc.pid)
+        junk = b"x" * 4000
+        health: list[float] = []
+        with MediaWatch([a, b]) as watch:
+            deadline = time.monotonic() + 6
+            sent = 0
+            cut_off = False
+            while time.monotonic() < deadline:
+                if not attacker.send(junk, 0x1 if sent % 2 else 0x2):
+                    cut_off = True  # the server reset the connection under its feet
+                    break
+                sent += 1
+                if sent % 100 == 0:
+                    health.append(await healthz_seconds(http, server))
+                await asyncio.sleep(0)
+            assert cut_off, f"the flooder was never dropped ({sent} junk frames taken)"
+            health.append(await healthz_seconds(http, server))
+            await asyncio.sleep(1)
+        growth = rss_kib(server.proc.pid) - before
+        print(
+            f"junk flood: {sent} frames sent, longest media gap {watch.longest:.2f} s ({watch.worst}),"
+            f" slowest /healthz {max(health):.3f} s, server RSS +{growth} KiB"
+        )
+        assert await wait_for(lambda: attacker_id not in a.roster and attacker_id not in b.roster, 5)
+        assert watch.longest < 1.0, f"{watch.worst} stalled {watch.longest:.2f} s"
+        assert max(health) < 1.0
+        assert growth < 30 * 1024, f"the server grew by {growth} KiB"
+        assert a.sees(b) and b.sees(a) and not a.ws.closed and not b.ws.closed  # type: ignore[union-attr]
+    finally:
+        attacker.close()
+        await asyncio.gather(a.leave(), b.leave(), return_exceptions=True)
+
+
+async def test_junk_within_the_budget_does_not_keep_a_silent_client_alive(server: Server, http: aiohttp.ClientSession) -> None:
+    token = await new_link(http, server)
+    a, b = await honest_pair(http, server, token)
+    attacker_id, attacker = await raw_join(http, server, token, "trickle")
+    try:
+        started = time.monotonic()
+        # a few junk frames a second (under the rate budget), unsolicited pongs,
+        # never a pong to the server's pings
+        while not attacker.dropped() and time.monotonic() - started < 12:
+            attacker.send(b"junk")
+            attacker.send(b"made-up", 0xA)
+            await asyncio.sleep(0.25)
+        assert attacker.dropped(), "a client sending junk was kept alive"
+        assert await wait_for(lambda: attacker_id not in a.roster, 5)
+        assert a.sees(b) and b.sees(a)
+    finally:
+        attacker.close()
+        await asyncio.gather(a.leave(), b.leave(), return_exceptions=True)
