@@ -53,6 +53,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tls-cert", type=Path, default=_env_default("tls-cert", None, Path), help="certificate (PEM) to serve HTTPS and WSS")
     p.add_argument("--tls-key", type=Path, default=_env_default("tls-key", None, Path), help="private key (PEM) for --tls-cert")
     p.add_argument("--rate-limit", type=int, default=_env_default("rate-limit", 30, int), help="joins and link creations per minute per address, loopback exempt; 0 turns it off (default 30)")
+    p.add_argument("--forwarding", default=_env_default("forwarding", None), help="native (default: the C fan-out, when it was built) or python (the pure-Python path)")
     p.add_argument("--log-level", default=_env_default("log-level", "info"), help="debug, info, warning (default info)")
     p.set_defaults(func=_serve)
 
@@ -82,6 +83,14 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    from sfu.rtc import fanout
+
+    try:
+        fanout.choose(args.forwarding)
+    except ValueError as exc:
+        print(f"callsfu: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("callsfu").info("forwarding path: %s", fanout.describe())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     from aiohttp import web
 

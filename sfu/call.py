@@ -12,6 +12,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from sfu.admission import Admission
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import TrackKey
+from sfu.rtc import fanout
 from sfu.rtc.sink import TransportSink
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class Call:
         self.max_participants = first.max_participants
         self.sessions: dict[str, Session] = {}
         self.admitted: set[str] = set()  # participants connecting or connected
-        self.forwarder: Forwarder[TransportSink] = Forwarder()
+        self.forwarder: Forwarder[TransportSink] = Forwarder(fanout.group_factory())
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
         self._keyframe_task = asyncio.get_running_loop().create_task(self._keyframe_loop())

@@ -34,6 +34,7 @@ from aiortc.rtp import (
 from sfu.core.extensions import ids_by_kind
 from sfu.core.rewriter import Rewriter
 from sfu.routing.forwarder import Forwarder, Inbound, Outlet
+from sfu.rtc import fanout
 from sfu.rtc.ingress import abs_send_time_now
 from sfu.rtc.reports import SenderReports
 from sfu.rtc.sink import TransportSink
@@ -51,7 +52,7 @@ def rewriter_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> Rewr
         ),
         None,
     )
-    return Rewriter(
+    return fanout.rewriter_class()(
         ssrc=sender._ssrc,
         payload_type=media.payloadType,
         ext_ids=ids_by_kind((e.id, e.uri) for e in parameters.headerExtensions),

@@ -10,6 +10,11 @@ Packets go out through a duplicate of the ICE socket's descriptor rather
 than through the event loop's transport: same socket, same port, but a
 refused send (the subscriber's port is gone) raises here, where it is
 counted, instead of being logged by the event loop once per packet.
+
+On the native path (``sfu/rtc/fanout.py``) the sink has a native half, a
+``sfu.native.Sink`` with its own duplicate of the descriptor, the destination
+and the SRTP context: the fan-out group sends through it, and so does
+:meth:`send` (protect + ``sendto`` in C, errors counted there).
 """
 
 from __future__ import annotations
@@ -21,17 +26,20 @@ from typing import Any, Callable
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
+from sfu.rtc import fanout
 from sfu.rtc.srtp import lean_protect
 
 log = logging.getLogger("callsfu.sfu")
 
 
 class TransportSink:
-    __slots__ = ("dtls", "failed", "_pair", "_protect", "_sendto", "_addr", "_socket")
+    __slots__ = ("dtls", "failed", "native", "_pair", "_protect", "_sendto", "_addr", "_socket", "_use_native")
 
-    def __init__(self, dtls: RTCDtlsTransport) -> None:
+    def __init__(self, dtls: RTCDtlsTransport, native: bool | None = None) -> None:
         self.dtls = dtls
-        self.failed = 0
+        self.failed = 0  # Python-path drops; the native half counts its own
+        self.native: Any = None  # the sfu.native.Sink once bound on the native path
+        self._use_native = fanout.native_enabled() if native is None else native
         self._pair: Any = None
         self._protect: Callable[[bytes], bytes] | None = None
         self._sendto: Callable[[bytes, Any], Any] | None = None
@@ -47,6 +55,9 @@ class TransportSink:
             return False
         self.close()
         transport = pair.protocol.transport
+        if self._use_native and self._bind_native(transport, pair.remote_addr, srtp):
+            self._pair = pair
+            return True
         self._sendto = transport.sendto
         try:
             raw = transport.get_extra_info("socket")
@@ -60,9 +71,29 @@ class TransportSink:
         self._addr = pair.remote_addr
         return True
 
+    def _bind_native(self, transport: Any, addr: tuple[str, int], srtp: Any) -> bool:
+        from sfu.native import new_sink
+
+        try:
+            self.native = new_sink(transport.get_extra_info("socket"), addr, srtp)
+        except (AttributeError, OSError, ValueError) as exc:
+            log.warning("native sink unavailable, this subscriber stays on the Python path: %r", exc)
+            return False
+        return True
+
+    def native_sink(self) -> Any:
+        """The native half for the fan-out group (binding first); None while
+        DTLS or ICE is not up, or on the Python path."""
+        if self._pair is None and not self._bind():
+            return None
+        return self.native
+
     def send(self, packet: bytes) -> None:
         try:
             if self._pair is None and not self._bind():
+                return
+            if self.native is not None:
+                self.native.send(packet)  # counts its own failures, never raises
                 return
             self._sendto(self._protect(packet), self._addr)  # type: ignore[misc]
         except (BlockingIOError, ConnectionRefusedError):
@@ -74,6 +105,10 @@ class TransportSink:
                 log.warning("dropping packets to a subscriber: %r (%d so far)", exc, self.failed)
 
     def close(self) -> None:
+        if self.native is not None:
+            log.debug("native sink closed: %d datagrams sent, %d dropped", self.native.sent, self.native.failed)
+            self.native.close()
+            self.native = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None

@@ -14,8 +14,11 @@ __all__ = ["ROOT", "Server", "new_link"]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """``callsfu serve``; parametrise indirectly with "native" or "python" to
+    pick the forwarding path (default: the server's own default)."""
+    path = getattr(request, "param", None)
+    srv = Server(tmp_path, *(["--forwarding", path] if path else []))
     yield srv
     srv.stop()
 

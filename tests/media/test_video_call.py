@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
+
+import sfu.native as native
 
 from tests.media.conftest import Server, new_link
 from tests.media.peer import Peer, wait_for
 
 
+@pytest.mark.parametrize("server", ["native", "python"], indirect=True)
 async def test_video_call_of_four_everyone_sees_and_hears_the_right_people(
-    server: Server, http: aiohttp.ClientSession
+    server: Server, http: aiohttp.ClientSession, request: pytest.FixtureRequest
 ) -> None:
+    path = request.node.callspec.params["server"]
+    if path == "native" and not native.AVAILABLE:
+        pytest.skip(f"native fan-out not built: {native.BUILD_ERROR}")
+    assert f"forwarding path: {'native C fan-out' if path == 'native' else 'python'}" in server.log()
     token = await new_link(http, server)
     peers = [Peer(http, server.url, token, f"person {i}", i) for i in range(4)]
     try:

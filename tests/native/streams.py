@@ -79,11 +79,13 @@ class Step:
     abs_send_time: int = 0
 
 
-def stream(seed: int, packets: int = 10_000, oldest_first: bool = False) -> Iterator[Step]:
+def stream(seed: int, packets: int = 10_000, oldest_first: bool = False, skips: tuple[int, ...] = ()) -> Iterator[Step]:
     """``packets`` packets in epochs of 200..1500 from changing sources, with 3% loss,
     shuffles within windows of up to 8 packets and a few duplicates.
-    ``oldest_first`` puts each epoch's oldest packet first (a source switch
-    then never maps a packet onto the previous epoch's numbers)."""
+    ``oldest_first`` puts each epoch's oldest packet first and adds no
+    duplicates (a source switch then never maps a packet onto the previous
+    epoch's numbers); ``skips`` are the switch_source skips to draw from
+    (default: 0, 600 or anything)."""
     rng = random.Random(seed)
     produced = 0
     first = True
@@ -102,7 +104,7 @@ def stream(seed: int, packets: int = 10_000, oldest_first: bool = False) -> Iter
             arrived.insert(0, seqs[0])
         elif rng.random() < 0.2 and len(arrived) > 10:
             arrived.insert(5, arrived[2])  # a duplicate
-        skip = None if first else rng.choice((0, 600, rng.randrange(0x10000)))
+        skip = None if first else rng.choice(skips or (0, 600, rng.randrange(0x10000)))
         first = False
         for n, s in enumerate(arrived[: packets - produced]):
             data = publisher_packet(rng, s, ts0 + (s - seq0) * 3000, ssrc)
