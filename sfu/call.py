@@ -35,6 +35,8 @@ class Call:
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
         self._keyframe_task = asyncio.get_running_loop().create_task(self._keyframe_loop())
+        self._pacing: asyncio.TimerHandle | None = None  # armed only while packets are queued
+        self._pacing_due = 0.0
 
     # -- membership ---------------------------------------------------------
     def roster(self, exclude: str) -> list[dict[str, str]]:
@@ -85,6 +87,37 @@ class Call:
 
     def close(self) -> None:
         self._keyframe_task.cancel()
+        if self._pacing is not None:
+            self._pacing.cancel()
+            self._pacing = None
+
+    # -- sending ----------------------------------------------------------------
+    def deliver(self, packets: list[tuple[TransportSink, bytes]]) -> None:
+        """Send what the forwarder let out now; wake up for what it queued."""
+        for sink, packet in packets:
+            sink.send(packet)
+        self._arm_pacing()
+
+    def _arm_pacing(self) -> None:
+        now = time.monotonic()
+        due = self.forwarder.next_due(now)
+        if due is None:
+            return
+        if self._pacing is not None:
+            if self._pacing_due <= due:
+                return
+            self._pacing.cancel()
+        self._pacing_due = due
+        self._pacing = asyncio.get_running_loop().call_later(max(0.0, due - now), self._pace)
+
+    def _pace(self) -> None:
+        self._pacing = None
+        try:
+            packets = self.forwarder.pace(time.monotonic())
+        except Exception:  # a timer callback that raises would stop pacing for the call
+            log.exception("pacing failed; queued packets dropped")
+            packets = []
+        self.deliver(packets)
 
     # -- media ------------------------------------------------------------------
     def publish(self, inbound: Inbound[TransportSink], receiver: RTCRtpReceiver) -> None:

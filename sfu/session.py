@@ -337,7 +337,9 @@ class Session:
             if sink is None:
                 sink = self._sinks[id(dtls)] = TransportSink(dtls)
             outlet: Outlet[TransportSink] = Outlet(slot.kind, sink)
-            hook_sender(t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports)
+            hook_sender(
+                t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports, self.call.deliver
+            )
             self.transceivers.append(t)
             self.outlets.append(outlet)
         wanted: list[tuple[Outlet[TransportSink], Inbound[TransportSink] | None]] = []
@@ -363,8 +365,7 @@ class Session:
 
     def _attach(self, outlet: Outlet[TransportSink], inbound: Inbound[TransportSink] | None) -> None:
         packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, time.monotonic())
-        for sink, packet in packets:
-            sink.send(packet)
+        self.call.deliver(packets)
         if want_keyframe and inbound is not None:
             self.call.request_keyframe(inbound)
 

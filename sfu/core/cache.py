@@ -96,3 +96,37 @@ class PacketCache:
             if view is not None:
                 out.append(view)
         return out
+
+    def byte_rate(self, clock_rate: int, window: float = 1.0) -> float | None:
+        """About how many bytes per second the stream carried lately.
+
+        Counts the cached packets whose RTP timestamp lies within ``window``
+        seconds of the newest packet's (``clock_rate`` ticks per second) and
+        divides by the timestamp span they cover. None when the cache holds
+        less than a tenth of a second of media (a lone keyframe, a still
+        stream): the caller uses its own floor then.
+        """
+        if clock_rate <= 0 or window <= 0:
+            raise ValueError(f"byte_rate needs clock_rate > 0 and window > 0, got {clock_rate}, {window}")
+        newest = self._newest
+        top = None if newest is None else self.get(newest)
+        if top is None or newest is None:
+            return None
+        limit = window * clock_rate
+        total = 0
+        span = 0
+        for back in range(self.capacity):
+            view = self.get((newest - back) & 0xFFFF)
+            if view is None:
+                continue
+            age = (top.timestamp - view.timestamp) & 0xFFFFFFFF
+            if age >= 0x80000000:
+                continue  # a later timestamp than the newest packet's: reordered
+            if age > limit:
+                break
+            total += len(view.data)
+            if age > span:
+                span = age
+        if span < clock_rate / 10:
+            return None
+        return total * clock_rate / span

@@ -17,6 +17,19 @@ Vocabulary:
 - an :class:`Outlet` is one m-section of a subscriber's connection, fed by at
   most one Inbound at a time, with its own :class:`Rewriter` (SSRC, payload
   type, sequence numbers, timestamps, header extensions of that subscriber).
+
+Bursts are paced (``sfu.core.pacer``): a new subscriber's cache replay and
+retransmissions leave through the outlet's :class:`Lane` at a few times the
+stream's rate. While a lane has a backlog its outlet is *paced*
+(``Outlet.paced``): held out of the fast group, its live packets queue
+behind the backlog instead of going out. ``Forwarder._to_paced`` and
+``Forwarder._to_fast`` are the only places that state changes. The glue
+calls :meth:`Forwarder.pace` when :meth:`Forwarder.next_due` says, only
+while something is queued.
+
+NACKs are bounded per outlet (``sfu.core.nack``): entries deduplicated and
+capped per RTCP packet, no packet resent twice within ``RESEND_INTERVAL``,
+and an RTX byte budget refilled at about the stream's own media rate.
 """
 
 from __future__ import annotations
@@ -25,7 +38,9 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from sfu.core.cache import PacketCache
 from sfu.core.extensions import Ext
+from sfu.core.nack import RetransmitGuard, distinct_lost
 from sfu.core.packet import RtpView, is_vp8_keyframe_start
+from sfu.core.pacer import PACE_INTERVAL, Lane, Pacer, TokenBucket
 from sfu.core.rewriter import Rewriter
 from sfu.core.rtx import unwrap_rtx
 from sfu.core.sequence import SequenceGuard
@@ -38,6 +53,18 @@ S_in = TypeVar("S_in", contravariant=True)
 VIDEO_CACHE = 512
 VIDEO_EPOCH_SKIP = 600  # sequence numbers left out when a video section changes source
 AUDIO_CACHE = 128
+
+RATE_WINDOW = 1.0  # seconds of cached media the stream's rate is measured over
+RATE_REFRESH = 0.5  # seconds a measured rate is reused
+PACE_FACTOR = 4.0  # paced bursts leave at this many times the stream's rate...
+PACE_FLOOR = 200_000.0  # ...but at least this many bytes per second (1.6 Mbit/s)
+PACE_CEILING = 4_000_000.0  # ...and at most this many (a forged clock cannot unpace)
+PACE_BURST = 16_384  # bytes a lane may send at once (Firefox reads a 208 KiB buffer)
+RTX_FACTOR = 1.0  # the RTX budget refills at about the stream's own rate...
+RTX_FLOOR = 16_000.0  # ...at least this many bytes per second
+RTX_BURST_SECONDS = 0.5  # the budget holds this much of its rate...
+RTX_BURST_MIN = 32_768  # ...and at least this many bytes
+RTX_OVERHEAD = 2  # the original sequence number an RTX payload starts with
 
 
 class FastGroup(Protocol[S_in]):
@@ -54,7 +81,7 @@ class FastGroup(Protocol[S_in]):
 
 
 class Outlet(Generic[S]):
-    __slots__ = ("kind", "sink", "rewriter", "source", "waiting_keyframe", "held", "fast")
+    __slots__ = ("kind", "sink", "rewriter", "source", "waiting_keyframe", "held", "fast", "lane", "paced", "guard")
 
     def __init__(self, kind: Kind, sink: S) -> None:
         self.kind = kind
@@ -64,6 +91,9 @@ class Outlet(Generic[S]):
         self.waiting_keyframe = False
         self.held = False  # kept on the Python path (Forwarder.hold), e.g. while a pacing backlog drains
         self.fast = False  # in its source's FastGroup: on_rtp does not return pairs for it
+        self.lane: Lane[Outlet[S]] | None = None  # its pacing bucket, made on first use
+        self.paced: Lane[Outlet[S]] | None = None  # the lane while it has a backlog (held meanwhile)
+        self.guard: RetransmitGuard | None = None  # its NACK bounds, made on first NACK
 
 
 class Inbound(Generic[S]):
@@ -80,6 +110,9 @@ class Inbound(Generic[S]):
         "media_ssrc",
         "last_abs_send_time",
         "sequence",
+        "clock_rate",
+        "_rate",
+        "_rate_at",
     )
 
     def __init__(
@@ -97,10 +130,22 @@ class Inbound(Generic[S]):
         self.media_ssrc: int | None = None
         self.last_abs_send_time = 0
         self.sequence = SequenceGuard()
+        self.clock_rate = 90000 if key.kind == "video" else 48000  # VP8, Opus
+        self._rate: float | None = None
+        self._rate_at: float | None = None
 
     @property
     def kind(self) -> Kind:
         return self.key.kind
+
+    def byte_rate(self, now: float) -> float | None:
+        """The stream's recent rate in bytes per second (None: too little media
+        cached to tell), measured from the cache and reused for RATE_REFRESH s."""
+        at = self._rate_at
+        if at is None or not at <= now < at + RATE_REFRESH:
+            self._rate = self.cache.byte_rate(self.clock_rate, RATE_WINDOW)
+            self._rate_at = now
+        return self._rate
 
 
 class Forwarder(Generic[S]):
@@ -110,6 +155,7 @@ class Forwarder(Generic[S]):
         self._new_group = fast  # None: every outlet on the Python path
         self.dropped = 0  # malformed or unexpected packets
         self.repaired = 0  # publisher retransmissions that filled a hole
+        self.pacer: Pacer[Outlet[S]] = Pacer()
 
     # -- hot path ----------------------------------------------------------
     def on_rtp(self, inbound: Inbound[S], data: bytes, abs_send_time: int) -> list[tuple[S, bytes]]:
@@ -144,7 +190,11 @@ class Forwarder(Generic[S]):
                     continue
                 outlet.waiting_keyframe = False
                 started.append(outlet)
-            out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+            paced = outlet.paced
+            if paced is None:
+                out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+            else:  # behind its backlog, in order
+                self.pacer.follow(paced, rewriter.rewrite(view, abs_send_time))
         for outlet in started:
             self._sync(outlet)  # from the next packet on, in the fast group
         return out
@@ -173,8 +223,64 @@ class Forwarder(Generic[S]):
             # after this packet, has no place for it
             if rewriter is None or outlet.waiting_keyframe or rewriter.precedes_epoch(view):
                 continue
-            out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+            if outlet.paced is None:
+                out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+            else:
+                self.pacer.follow(outlet.paced, rewriter.rewrite(view, abs_send_time))
         return out
+
+    # -- pacing ------------------------------------------------------------------
+    def _to_paced(self, outlet: Outlet[S], lane: Lane[Outlet[S]]) -> None:
+        """The outlet's lane has a backlog: off the fast path until it drains."""
+        outlet.paced = lane
+        self.hold(outlet)
+
+    def _to_fast(self, outlet: Outlet[S], sync: bool = True) -> None:
+        """The outlet's backlog is gone: back to direct forwarding (``sync``:
+        into the fast group at once; attach passes False and syncs itself)."""
+        outlet.paced = None
+        outlet.held = False
+        if sync:
+            self._sync(outlet)
+
+    def pace(self, now: float) -> list[tuple[S, bytes]]:
+        """Paced packets whose time has come (call at :meth:`next_due`)."""
+        packets, drained = self.pacer.release(now)
+        for lane in drained:
+            self._to_fast(lane.owner)
+        return [(outlet.sink, packet) for outlet, packet in packets]
+
+    def next_due(self, now: float) -> float | None:
+        """When to call :meth:`pace` next; None while nothing is queued."""
+        return self.pacer.next_due(now)
+
+    def _lane(self, outlet: Outlet[S], inbound: Inbound[S], now: float) -> Lane[Outlet[S]]:
+        """The outlet's lane, its bucket set to a few times ``inbound``'s rate."""
+        measured = inbound.byte_rate(now)
+        rate = PACE_FLOOR if measured is None else min(PACE_CEILING, max(PACE_FLOOR, PACE_FACTOR * measured))
+        burst = max(PACE_BURST, rate * 2 * PACE_INTERVAL)
+        lane = outlet.lane
+        if lane is None:
+            lane = outlet.lane = Lane(outlet, TokenBucket(rate, burst, now))
+        else:
+            lane.bucket.configure(rate, burst, now)
+        return lane
+
+    def _offer(self, outlet: Outlet[S], lane: Lane[Outlet[S]], packet: bytes, now: float, out: list[tuple[S, bytes]]) -> None:
+        if self.pacer.offer(lane, packet, now):
+            out.append((outlet.sink, packet))
+        elif outlet.paced is None and lane.backlogged:
+            self._to_paced(outlet, lane)
+
+    def _stop_pacing(self, outlet: Outlet[S]) -> None:
+        """Forget what was queued for the outlet's old source (attach syncs after)."""
+        lane = outlet.lane
+        if lane is not None:
+            self.pacer.cancel(lane)
+        if outlet.paced is not None:
+            self._to_fast(outlet, sync=False)
+        if outlet.guard is not None:
+            outlet.guard.forget()
 
     # -- who watches whom ----------------------------------------------------
     def attach(self, outlet: Outlet[S], inbound: Inbound[S] | None, now: float) -> tuple[list[tuple[S, bytes]], bool]:
@@ -184,6 +290,7 @@ class Forwarder(Generic[S]):
         if outlet.source is inbound:
             return [], False
         old = outlet.source
+        self._stop_pacing(outlet)  # what was queued belongs to the old source
         if old is not None:
             self._leave_group(outlet)
             old.outlets.remove(outlet)
@@ -257,26 +364,47 @@ class Forwarder(Generic[S]):
         # as PROTOCOL.md promises; with nothing to replay, wait for that one.
         replay = inbound.cache.since_last_keyframe()
         want_keyframe = self._keyframe_allowed(inbound, now)
-        if replay:
+        if replay:  # paced: the first burst now, the rest as the lane's bucket allows
             abs_time = inbound.last_abs_send_time
-            return [(outlet.sink, outlet.rewriter.rewrite(v, abs_time)) for v in replay], want_keyframe
+            rewrite = outlet.rewriter.rewrite
+            lane = self._lane(outlet, inbound, now)
+            out: list[tuple[S, bytes]] = []
+            for view in replay:
+                self._offer(outlet, lane, rewrite(view, abs_time), now, out)
+            return out, want_keyframe
         outlet.waiting_keyframe = True
         return [], want_keyframe
 
     # -- feedback from subscribers ----------------------------------------------
-    def on_nack(self, outlet: Outlet[S], lost: list[int]) -> list[tuple[S, bytes]]:
+    def on_nack(self, outlet: Outlet[S], lost: list[int], now: float) -> list[tuple[S, bytes]]:
+        """One RTCP NACK from the subscriber: retransmissions to send now (more
+        may follow through the pacer), within the outlet's NACK bounds."""
         inbound, rewriter = outlet.source, outlet.rewriter
-        if inbound is None or rewriter is None:
+        if inbound is None or rewriter is None or rewriter.rtx_ssrc is None:
             return []
+        measured = inbound.byte_rate(now)
+        rate = max(RTX_FLOOR, RTX_FACTOR * measured) if measured is not None else RTX_FLOOR
+        burst = max(RTX_BURST_MIN, rate * RTX_BURST_SECONDS)
+        guard = outlet.guard
+        if guard is None:
+            guard = outlet.guard = RetransmitGuard(inbound.cache.capacity, rate, burst, now)
+        else:
+            guard.budget.configure(rate, burst, now)
+        lane = self._lane(outlet, inbound, now)
+        abs_time = inbound.last_abs_send_time
         out: list[tuple[S, bytes]] = []
-        for seq in lost:
+        for seq in distinct_lost(lost):
             original = rewriter.original_sequence_number(seq)
             view = None if original is None else inbound.cache.get(original)
-            if view is None:
+            if view is None or original is None:
                 continue
-            packet = rewriter.rtx(view, inbound.last_abs_send_time)
+            if guard.recently_sent(original, now):
+                continue  # it is on its way already
+            if not guard.admit(original, len(view.data) + RTX_OVERHEAD, now):
+                break  # the budget is spent: the rest of this NACK waits for the next
+            packet = rewriter.rtx(view, abs_time)
             if packet is not None:
-                out.append((outlet.sink, packet))
+                self._offer(outlet, lane, packet, now, out)
         return out
 
     def on_picture_loss(self, outlet: Outlet[S], now: float) -> Inbound[S] | None:

@@ -40,6 +40,7 @@ from sfu.rtc.reports import SenderReports
 from sfu.rtc.sink import TransportSink
 
 RequestKeyframe = Callable[[Inbound[TransportSink]], None]
+Deliver = Callable[[list[tuple[TransportSink, bytes]]], None]  # sends, and paces what is queued
 
 
 def rewriter_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> Rewriter:
@@ -69,6 +70,7 @@ def hook_sender(
     forwarder: Forwarder[TransportSink],
     request_keyframe: RequestKeyframe,
     reports: SenderReports,
+    deliver: Deliver,
 ) -> None:
     original_rtcp = sender._handle_rtcp_packet
 
@@ -78,8 +80,7 @@ def hook_sender(
         sender.transport._register_rtp_sender(sender, parameters)  # its RTCP is routed here
         packets, want_keyframe = forwarder.ready(outlet, rewriter_for(sender, parameters), time.monotonic())
         reports.add(outlet, sender.transport, parameters.rtcp.cname or "")
-        for sink, packet in packets:
-            sink.send(packet)
+        deliver(packets)
         if want_keyframe and outlet.source is not None:
             request_keyframe(outlet.source)
 
@@ -89,8 +90,7 @@ def hook_sender(
 
     async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            for sink, rtx in forwarder.on_nack(outlet, list(packet.lost)):
-                sink.send(rtx)
+            deliver(forwarder.on_nack(outlet, packet.lost, time.monotonic()))
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             inbound = forwarder.on_picture_loss(outlet, time.monotonic())
             if inbound is not None:

@@ -92,3 +92,24 @@ def test_sequence_jump_is_a_discontinuity() -> None:
 def test_bad_capacity(capacity: int) -> None:
     with pytest.raises(ValueError, match="capacity"):
         PacketCache(capacity)
+
+
+def test_byte_rate_is_measured_over_the_newest_second_of_media() -> None:
+    def view(seq: int, ts: int, size: int) -> RtpView:
+        return RtpView(96, False, seq & 0xFFFF, ts & 0xFFFFFFFF, 1, b"", None, None, bytes(size))
+
+    cache = PacketCache(512)
+    assert cache.byte_rate(90000) is None
+    cache.put(view(0, 0, 1000), keyframe_start=True)
+    assert cache.byte_rate(90000) is None  # one instant of media tells nothing
+    # 30 frames/s of 4 packets of 1,000 bytes: 120 KB/s, then twice that
+    seq = 1
+    for frame in range(1, 300):
+        size = 1000 if frame < 150 else 2000
+        for _ in range(4):
+            cache.put(view(seq, 0xFFFFF000 + frame * 3000, size))  # timestamps wrap too
+            seq += 1
+    rate = cache.byte_rate(90000)
+    assert rate is not None and 240_000 <= rate <= 250_000  # the newest second only
+    with pytest.raises(ValueError, match="clock_rate > 0"):
+        cache.byte_rate(0)

@@ -46,7 +46,7 @@ def tone_of(index: int) -> float:
 class ColourTrack(MediaStreamTrack):
     kind = "video"
 
-    def __init__(self, rgb: tuple[int, int, int], fps: int = 15) -> None:
+    def __init__(self, rgb: tuple[int, int, int], fps: int = 15, textured: bool = False) -> None:
         super().__init__()
         self.fps = fps
         self._start: float | None = None
@@ -54,6 +54,9 @@ class ColourTrack(MediaStreamTrack):
         img = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
         img[:, :] = rgb
         self._img = img
+        # textured: fresh noise around the colour in every frame, so the encoder
+        # fills its bitrate with full-size packets as a camera does (the mean stays)
+        self._noise = np.random.default_rng(sum(rgb)) if textured else None
 
     async def recv(self) -> VideoFrame:
         if self._start is None:
@@ -61,7 +64,11 @@ class ColourTrack(MediaStreamTrack):
         else:
             self._count += 1
             await asyncio.sleep(max(0.0, self._start + self._count / self.fps - time.monotonic()))
-        frame = VideoFrame.from_ndarray(self._img, format="rgb24")
+        img = self._img
+        if self._noise is not None:
+            noise = self._noise.integers(-24, 25, img.shape, dtype=np.int16)
+            img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        frame = VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts = self._count * (90000 // self.fps)
         frame.time_base = fractions.Fraction(1, 90000)
         return frame
@@ -188,8 +195,9 @@ class Peer:
     def __init__(
         self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
         *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
-        drop_every: int = 0, relay_only: bool = False,
+        drop_every: int = 0, relay_only: bool = False, textured: bool = False,
     ) -> None:
+        self.textured = textured
         self.drop_every = drop_every
         self.relay_only = relay_only
         self.ice_servers: list[dict[str, Any]] = []
@@ -241,7 +249,7 @@ class Peer:
             t = pc.addTransceiver(EncodedToneTrack(tone_of(self.index), self.audio_frame_ms), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
         if self.send_video:
-            t = pc.addTransceiver(ColourTrack(COLOURS[self.index % len(COLOURS)]), direction="sendonly")
+            t = pc.addTransceiver(ColourTrack(COLOURS[self.index % len(COLOURS)], textured=self.textured), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")])
         await pc.setLocalDescription(await pc.createOffer())
         self._publish_answer = asyncio.get_running_loop().create_future()

@@ -119,3 +119,49 @@ def test_long_random_run_matches_the_python_forwarder(call: Call) -> None:
             i = rng.randrange(3)
             (call.fast.release if call.fast_out[i].held else call.fast.hold)(call.fast_out[i])
     assert 0 < call.group_size() <= 3
+
+
+def test_a_paced_replay_keeps_the_outlet_out_of_the_group_until_it_drains() -> None:
+    """A late joiner's replay is paced on the Python path, its live packets
+    queue behind it, and once the backlog is gone it is back in the group:
+    the receiver gets every packet once, in order."""
+    from sfu.rtc.fanout import NativeGroup
+    from tests.routing.test_pacing import video_packet
+
+    sender = udp_socket()
+    receiver = Receiver(sender)
+    try:
+        fwd: Forwarder[Any] = Forwarder(NativeGroup)
+        inbound: Inbound[Any] = Inbound(TrackKey("pub", "video"), VP8, KINDS)
+        for seq in range(400):
+            fwd.on_rtp(inbound, video_packet(seq, keyframe=seq == 0), 0x1234)
+        late = Outlet("video", receiver)
+        fwd.attach(late, inbound, 10.0)
+        rewriter = native.Rewriter(ssrc=7, payload_type=97, ext_ids=SUB_IDS, mid="1", rtx_ssrc=8,
+                                   rtx_payload_type=98, first_sequence_number=100, first_timestamp=0)  # fmt: skip
+        sent, _ = fwd.ready(late, rewriter, 10.0)
+        assert late.paced is not None and not late.fast and len(inbound.group) == 0  # type: ignore[arg-type]
+        got: list[bytes] = []
+        now, seq = 10.0, 400
+        while late.paced is not None:
+            for sink, packet in sent:
+                sink.send(packet)
+            got += receiver.drain()
+            now += 0.01
+            for sink, packet in fwd.on_rtp(inbound, video_packet(seq, keyframe=False), 0x1234):
+                sink.send(packet)  # live, queued behind the backlog
+            seq += 1
+            sent = fwd.pace(now)
+            assert now < 30.0
+        for sink, packet in sent:
+            sink.send(packet)
+        assert late.fast and len(inbound.group) == 1  # type: ignore[arg-type]
+        for _ in range(10):
+            assert fwd.on_rtp(inbound, video_packet(seq, keyframe=False), 0x1234) == []  # the group sends it
+            seq += 1
+        got += receiver.drain()
+        seqs = [int.from_bytes(p[2:4], "big") for p in got]
+        assert seqs == list(range(100, 100 + seq))
+    finally:
+        receiver.close()
+        sender.close()

@@ -109,7 +109,7 @@ def test_ten_thousand_packets_with_loss_reorder_and_nack_repair() -> None:
     assert len(received) == len(in_seqs)
     # a NACK for the newest packets is answered from the cache with RTX
     newest = sorted(received, key=lambda s: (s - rewriter.last_sequence_number) & 0xFFFF)[-50:]
-    repairs = fwd.on_nack(outlet, newest)
+    repairs = fwd.on_nack(outlet, newest, 0.0)
     assert len(repairs) == 50
     for _, data in repairs:
         rtx = RtpPacket.parse(data)
