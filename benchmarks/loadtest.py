@@ -540,11 +540,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("N must be at least 1 (2 for meeting and audio)")
     ensure_private_netns(argv)
 
-    from benchmarks.floor import floor_us_per_packet
+    from benchmarks.floor import floor_us_per_packet, native_floor_us_per_packet
 
     targets = ["callsfu", *baselines]
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     floors: list[float] = []
+    native_floors: list[float] = []  # the same loop from C (sfu/native), when built
     janus_error = None
     if "janus" in targets:
         from benchmarks.baselines.janus import prepare
@@ -562,6 +563,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         clips = make_clips(args.scenario)
         for n in ns:
             floors.append(floor_us_per_packet(30_000 if args.quick else 100_000))
+            c_floor = native_floor_us_per_packet(30_000 if args.quick else 100_000)
+            if c_floor is not None:
+                native_floors.append(c_floor)
             for t in targets:
                 if t == "janus" and janus_error:
                     runs[t].append({"target": t, "scenario": args.scenario, "n": n, "error": janus_error})
@@ -586,6 +590,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(table(runs, floor))
+    native_floor = round(float(np.median(native_floors)), 2) if native_floors else None
+    if native_floor is not None:
+        print(f"native floor (C: rewrite + SRTP protect + sendto, same run): {native_floor:.2f} µs/packet")
     rat = ratios(runs, floor)
     for k, v in rat.items():
         print(f"{k}: " + ", ".join(f"N={n}: {x}" for n, x in v.items()))
@@ -600,6 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = ok[-1] if ok else (runs["callsfu"][-1] if runs["callsfu"] else {})
     report: dict[str, Any] = {k: top.get(k) for k in KEYS}
     report["floor_us_per_packet"] = round(floor, 2)
+    report["native_floor_us_per_packet"] = native_floor
     report["baselines"] = {}
     for b in ("transcoding", "janus"):
         rs = runs.get(b)

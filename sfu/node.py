@@ -9,7 +9,7 @@ from aiohttp import web
 
 from sfu.admission import Gatekeeper
 from sfu.call import Call
-from sfu.rtc import fingerprints
+from sfu.rtc import fingerprints, srtp_profiles
 from sfu.rtc.ice import use_host_addresses
 from sfu.session import CLOSE_TIMEOUT, Session
 from sfu.signaling.messages import MAX_MESSAGE
@@ -25,6 +25,7 @@ class SfuNode:
         self.calls: dict[str, Call] = {}
         use_host_addresses(ice_hosts)
         fingerprints.install()
+        srtp_profiles.install()
 
     async def handle_ws(self, request: web.Request, ticket: str) -> web.StreamResponse:
         admission = await self.gatekeeper.redeem(ticket)

@@ -39,6 +39,8 @@ async def test_video_call_of_four_everyone_sees_and_hears_the_right_people(
                      for mid, r in a.received.items()} for a in peers
         }
         assert ok, (report, detail)
+        # the SFU is the DTLS server of the subscribe connections: its preferred profile wins there
+        assert "DTLS up as server: SRTP profile SRTP_AEAD_AES_128_GCM" in server.log()
         for a in peers:
             assert a.errors == []
             # each mid of a's subscribe connection carries exactly one other participant's track
