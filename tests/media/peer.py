@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,9 +196,10 @@ class Peer:
     def __init__(
         self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
         *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
-        drop_every: int = 0, relay_only: bool = False, textured: bool = False,
+        drop_every: int = 0, relay_only: bool = False, textured: bool = False, receive_buffer: int = 0,
     ) -> None:
         self.textured = textured
+        self.receive_buffer = receive_buffer  # SO_RCVBUF of the subscribe sockets (0: the system's)
         self.drop_every = drop_every
         self.relay_only = relay_only
         self.ice_servers: list[dict[str, Any]] = []
@@ -316,6 +318,8 @@ class Peer:
         elif self.drop_every:
             self._lossy(pc.getTransceivers()[0].receiver.transport)
         await pc.setLocalDescription(await pc.createAnswer())
+        if self.receive_buffer:
+            self._shrink_receive_buffer(pc.getTransceivers()[0].receiver.transport)
         await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
 
     async def _consume(self, mid: str, track: MediaStreamTrack) -> None:
@@ -362,6 +366,13 @@ class Peer:
             await original(data, arrival_time_ms)
 
         dtls._handle_rtp_data = handle_rtp_data
+
+    def _shrink_receive_buffer(self, dtls: Any) -> None:
+        """A receiver with a small socket buffer (a slow reader, or Firefox's
+        208 KiB): bursts bigger than it are dropped by the kernel."""
+        for protocol in dtls.transport._connection._protocols:
+            sock = protocol.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
 
     def _count_only(self, dtls: Any) -> None:
         """A listener that only counts: decrypted RTP is tallied per SSRC and
