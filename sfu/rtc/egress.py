@@ -37,6 +37,7 @@ from sfu.routing.forwarder import Forwarder, Inbound, Outlet
 from sfu.rtc import fanout
 from sfu.rtc.ingress import abs_send_time_now
 from sfu.rtc.reports import SenderReports
+from sfu.rtc.rtcp_guard import guard_rtcp
 from sfu.rtc.sink import TransportSink
 
 RequestKeyframe = Callable[[Inbound[TransportSink]], None]
@@ -73,6 +74,7 @@ def hook_sender(
     deliver: Deliver,
 ) -> None:
     original_rtcp = sender._handle_rtcp_packet
+    guard_rtcp(sender.transport)  # the subscriber's malformed RTCP is dropped, not raised
 
     async def send(parameters: RTCRtpSendParameters) -> None:
         if outlet.rewriter is not None:

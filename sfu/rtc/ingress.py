@@ -32,6 +32,7 @@ from sfu.core.packet import RtpView
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import Kind, TrackKey
 from sfu.rtc.drive import run_now
+from sfu.rtc.rtcp_guard import guard_rtcp
 from sfu.rtc.sink import TransportSink
 
 log = logging.getLogger("callsfu.sfu")
@@ -93,6 +94,7 @@ class Ingress:
         if id(dtls) in self._hooked:
             return
         self._hooked.add(id(dtls))
+        guard_rtcp(dtls)  # the publisher's malformed RTCP is dropped, not raised
         original = dtls._handle_rtp_data
         forward = self.on_rtp
 

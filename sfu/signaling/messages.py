@@ -53,6 +53,10 @@ def parse_client_message(text: str) -> ClientMessage:
         msg = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SignalingError("bad_request", f"The message is not valid JSON ({exc.msg}).") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise SignalingError("bad_request", "The message has a number too long to read.") from None
+    except RecursionError:
+        raise SignalingError("bad_request", "The message nests arrays or objects too deeply.") from None
     if not isinstance(msg, dict):
         raise SignalingError("bad_request", "A message must be a JSON object with a 'type'.")
     type_ = msg.get("type")
