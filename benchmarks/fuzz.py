@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-NAMES = ["rtp_parse", "vp8_keyframe", "rewriter", "sequence_guard", "forwarder", "rtx_unwrap",
+NAMES = ["rtp_parse", "vp8_keyframe", "rewriter", "rewriter_native", "sequence_guard", "forwarder", "rtx_unwrap",
          "rtcp", "sender_reports", "sdp_check", "signaling"]  # fmt: skip
 MAX_LEN = {"sdp_check": 16384, "signaling": 16384}
 
@@ -99,6 +99,7 @@ def atheris_child(name: str, cases: int, rng_seed: int, out: Path) -> None:
         import sfu.core.packet  # noqa: F401  (instrumented before the targets import them)
         import sfu.core.rewriter  # noqa: F401
         import sfu.core.rtx  # noqa: F401
+        import sfu.native  # noqa: F401
         import sfu.feedback.rtcp  # noqa: F401
         import sfu.routing.forwarder  # noqa: F401
         import sfu.rtc.egress  # noqa: F401

@@ -106,7 +106,7 @@ def forwarder_case(data: bytes) -> list[tuple[Any, ...]]:
     r = Reader(data)
     ops: list[tuple[Any, ...]] = []
     while r.more() and len(ops) < 64:
-        op = r.byte() % 5
+        op = r.byte() % 7
         if op == 0:
             ops.append(("rtp", r.take(r.byte())))
         elif op == 1:
@@ -117,8 +117,13 @@ def forwarder_case(data: bytes) -> list[tuple[Any, ...]]:
         elif op == 3:
             b = r.byte()
             ops.append(("attach", b % 2, bool(b & 2)))
-        else:
+        elif op == 4:
             ops.append(("tick", r.byte() / 64))
+        elif op == 5:
+            ops.append(("pace",))
+        else:
+            b = r.byte()
+            ops.append(("hold", b % 2, bool(b & 2)))
     return ops
 
 
@@ -139,6 +144,7 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "rtp_parse": packet_and_map,
     "vp8_keyframe": raw,
     "rewriter": rewriter_case,
+    "rewriter_native": rewriter_case,
     "sequence_guard": sequence_case,
     "forwarder": forwarder_case,
     "rtx_unwrap": packet_and_map,
@@ -168,6 +174,9 @@ def seeds(name: str, count: int = 64) -> list[bytes]:
         "sequence_guard": st.binary(min_size=2, max_size=64),
         # op bytes then a length-prefixed packet, as the decoders read them
         "rewriter": st.lists(ft.valid_rtp(), min_size=1, max_size=6).map(
+            lambda ps: bytes(16) + b"".join(b"\x00\x01" + bytes([len(p) % 256]) + p[:255] + bytes(4) for p in ps)
+        ),
+        "rewriter_native": st.lists(ft.valid_rtp(), min_size=1, max_size=6).map(
             lambda ps: bytes(16) + b"".join(b"\x00\x01" + bytes([len(p) % 256]) + p[:255] + bytes(4) for p in ps)
         ),
         "forwarder": st.lists(ft.valid_rtp(96), min_size=1, max_size=8).map(

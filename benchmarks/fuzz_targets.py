@@ -265,6 +265,52 @@ def run_rewriter(case: dict[str, Any]) -> None:
     assert 0 <= rw.last_sequence_number <= 0xFFFF and 0 <= rw.rtx_sequence_number <= 0xFFFF
 
 
+# -- the native Rewriter against the reference (sfu/native) ---------------------------
+_STATE = ("ssrc", "payload_type", "mid", "rtx_ssrc", "rtx_payload_type", "clock_rate", "gap", "packets_sent",
+          "octets_sent", "last_sequence_number", "last_timestamp", "rtx_sequence_number", "seq_offset", "ts_offset")  # fmt: skip
+
+
+def run_rewriter_native(case: dict[str, Any]) -> None:
+    """The same operations through both Rewriters: every output, answer and state equal."""
+    import random
+
+    import sfu.native as native
+
+    if not native.AVAILABLE:
+        return
+    config = case["config"]
+    outcomes = []
+    for cls in (Rewriter, native.Rewriter):
+        random.seed(7)  # the defaults are drawn in the same order
+        try:
+            outcomes.append(cls(**config))
+        except ValueError as exc:
+            outcomes.append(str(exc))
+    ref, nat = outcomes
+    if isinstance(ref, str) or isinstance(nat, str):
+        assert ref == nat  # both refuse, with the same sentence
+        return
+    views: list[RtpView] = []
+    for op in case["ops"]:
+        if op[0] == "rtp":
+            try:
+                view = RtpView.parse(op[1], op[2])
+            except ValueError:
+                continue
+            views.append(view)
+            assert nat.precedes_epoch(view) == ref.precedes_epoch(view)
+            assert nat.rewrite(view, op[3]) == ref.rewrite(view, op[3])
+        elif op[0] == "switch":
+            ref.switch_source(op[1])
+            nat.switch_source(skip=op[1])
+        elif op[0] == "rtx" and views:
+            view = views[op[1] % len(views)]
+            assert nat.rtx(view, 4242) == ref.rtx(view, 4242)
+        elif op[0] == "nack":
+            assert nat.original_sequence_number(op[1] & 0xFFFF) == ref.original_sequence_number(op[1] & 0xFFFF)
+        assert tuple(getattr(nat, n) for n in _STATE) == tuple(getattr(ref, n) for n in _STATE)
+
+
 # -- the sequence guard ----------------------------------------------------------
 _steps = st.lists(st.integers(-150, 3200) | st.integers(0, 0xFFFF) | st.sampled_from([1, 1, 1, 0]), max_size=60)
 
@@ -296,6 +342,8 @@ def forwarder_case(draw: st.DrawFn) -> list[tuple[Any, ...]]:
         st.tuples(st.just("pli"), st.integers(0, 1)),
         st.tuples(st.just("attach"), st.integers(0, 1), st.booleans()),
         st.tuples(st.just("tick"), st.floats(0, 3)),
+        st.tuples(st.just("pace")),
+        st.tuples(st.just("hold"), st.integers(0, 1), st.booleans()),
     )
     return draw(st.lists(op, max_size=25))
 
@@ -320,14 +368,21 @@ def run_forwarder(ops: list[tuple[Any, ...]]) -> None:
             last = rw.last_sequence_number if rw is not None else 0
             # small numbers are taken as "this many back from the newest sent"
             lost = [(last - x) & 0xFFFF if x <= 600 else x for x in op[2]]
-            sent += fwd.on_nack(outlet, lost)
+            sent += fwd.on_nack(outlet, lost, now)
         elif op[0] == "pli":
             result = fwd.on_picture_loss(outlets[op[1]], now)
             assert result is None or result is inbound
         elif op[0] == "attach":
             sent += fwd.attach(outlets[op[1]], inbound if op[2] else None, now)[0]
+        elif op[0] == "pace":
+            sent += fwd.pace(now)
+            due = fwd.next_due(now)
+            assert due is None or due >= 0
+        elif op[0] == "hold":
+            (fwd.hold if op[2] else fwd.release)(outlets[op[1]])
         else:
             now += op[1]
+    sent += fwd.pace(now + 60)  # whatever is still queued
     sinks = {o.sink: i for i, o in enumerate(outlets)}
     for sink, packet in sent:
         i = sinks[sink]
@@ -412,7 +467,8 @@ class RtcpHarness:
         self.inbound: Inbound[TransportSink] = Inbound(TrackKey("pub", "video"), 96, _FWD_KINDS)
         self.keyframe_requests = 0
         self.reports = SenderReports()
-        hook_sender(self.sender, self.outlet, self.forwarder, self._request_keyframe, self.reports)
+        self.delivered = 0
+        hook_sender(self.sender, self.outlet, self.forwarder, self._request_keyframe, self.reports, self._deliver)
         self.forwarder.attach(self.outlet, self.inbound, 0.0)
         # what aiortc does once the subscriber's DTLS is up: the hook registers
         # the sender with its transport (RTCP routing) and starts its rewriter
@@ -422,6 +478,11 @@ class RtcpHarness:
             data = struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 0x1234) + (b"\x10\x00" if seq % 50 == 0 else b"\x00\x01") + bytes(100)
             self.forwarder.on_rtp(self.inbound, data, 0)
         self.mark = struct.pack("!I", self.sender._ssrc)
+
+    def _deliver(self, packets: list[tuple[Any, bytes]]) -> None:
+        self.delivered += len(packets)
+        for sink, packet in packets:
+            sink.send(packet)
 
     def _request_keyframe(self, inbound: Inbound[Any]) -> None:
         assert inbound is self.inbound
@@ -598,6 +659,7 @@ TARGETS: list[Target] = [
     Target("rtp_parse", st.tuples(any_rtp, ext_maps), run_rtp_parse, "ValueError"),
     Target("vp8_keyframe", _vp8_payload() | st.binary(max_size=8), run_vp8, "none (never raises)"),
     Target("rewriter", rewriter_case(), run_rewriter, "ValueError (bad MID at construction)"),
+    Target("rewriter_native", rewriter_case(), run_rewriter_native, "ValueError (same as the reference)"),
     Target("sequence_guard", st.tuples(st.integers(0, 0xFFFF), _steps), run_sequence_guard, "none"),
     Target("forwarder", forwarder_case(), run_forwarder, "none (bad packets dropped)"),
     Target("rtx_unwrap", st.tuples(any_rtp, ext_maps), run_rtx_unwrap, "ValueError (from RtpView.parse)"),
