@@ -30,7 +30,7 @@ from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
 from sfu.signaling.budget import MessageBudget, Verdict
-from sfu.signaling.sdp_check import check_publish_offer
+from sfu.signaling.sdp_check import check_publish_offer, check_subscribe_answer
 from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnswer, parse_client_message
 
 log = logging.getLogger("callsfu.sfu")
@@ -300,8 +300,9 @@ class Session:
             self._dirty = True
 
     def _on_subscribe_answer(self, sdp: str) -> None:
-        if self._answer is None or self._answer.done():
+        if self._answer is None or self._answer.done() or self.subscribe_pc is None:
             raise SignalingError("unexpected_answer", "There is no subscribe offer waiting for an answer.")
+        check_subscribe_answer(sdp, [(t.kind, t.mid) for t in self.subscribe_pc.getTransceivers()])
         self._answer.set_result(sdp)
 
     async def _negotiate(self) -> None:

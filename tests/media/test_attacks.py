@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from aiortc import RTCSessionDescription
 
 from control.api import LINKS
 from control.app import SFU
@@ -20,7 +21,7 @@ from tests.media.attacker import (
     MediaWatch, RawClient, healthz_seconds, publish_message, publish_offer, raw_join, rss_kib, seats_held,
 )  # fmt: skip
 from tests.media.conftest import Server, new_link
-from tests.media.peer import Peer, wait_for
+from tests.media.peer import Peer, new_pc, wait_for
 
 
 async def honest_pair(http: aiohttp.ClientSession, server: Server, token: str) -> tuple[Peer, Peer]:
@@ -156,4 +157,53 @@ async def test_junk_within_the_budget_does_not_keep_a_silent_client_alive(server
         assert a.sees(b) and b.sees(a)
     finally:
         attacker.close()
+        await asyncio.gather(a.leave(), b.leave(), return_exceptions=True)
+
+
+def flood_candidates(sdp: str, n: int) -> str:
+    """``n`` made-up host candidates after the first real one."""
+    lines = "".join(f"a=candidate:f{i} 1 udp 2130706431 127.0.{i // 250}.{i % 250 + 1} {10000 + i} typ host\r\n" for i in range(n))
+    at = sdp.index("a=candidate:")
+    return sdp[:at] + lines + sdp[at:]
+
+
+async def test_ice_candidate_floods_get_an_error_and_nobody_stalls(server: Server, http: aiohttp.ClientSession) -> None:
+    token = await new_link(http, server)
+    a, b = await honest_pair(http, server, token)
+    async with http.post(f"{server.url}/api/links/{token}/join", json={"name": "flood"}) as resp:
+        grant = await resp.json()
+    ws = await http.ws_connect(grant["ws_url"])
+    heard: list[dict[str, object]] = []
+    reader = asyncio.get_running_loop().create_task(keep_reading(ws, heard))
+    answering = new_pc()
+    try:
+        assert await wait_for(lambda: any(m["type"] == "subscribe" for m in heard), 10)
+        offer = next(str(m["sdp"]) for m in heard if m["type"] == "subscribe")
+        await answering.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await answering.setLocalDescription(await answering.createAnswer())
+        answer = flood_candidates(answering.localDescription.sdp, 3000)
+        publish = flood_candidates(await publish_offer(), 3000)
+        with MediaWatch([a, b]) as watch:
+            started = time.monotonic()
+            await ws.send_json({"type": "subscribe_answer", "sdp": answer})
+            assert await wait_for(lambda: len([m for m in heard if m["type"] == "error"]) >= 1, 5), heard
+            await ws.send_json({"type": "publish", "sdp": publish})
+            assert await wait_for(lambda: len([m for m in heard if m["type"] == "error"]) >= 2, 5), heard
+            answered_in = time.monotonic() - started
+            health = await healthz_seconds(http, server)
+            await asyncio.sleep(1.5)
+        errors = [m for m in heard if m["type"] == "error"]
+        print(
+            f"candidate floods: both refused after {answered_in:.2f} s, longest media gap {watch.longest:.2f} s"
+            f" ({watch.worst}), /healthz {health:.3f} s"
+        )
+        assert [e["code"] for e in errors] == ["bad_sdp", "bad_sdp"], errors
+        assert all("ICE candidates" in str(e["message"]) for e in errors), errors
+        assert watch.longest < 1.0, f"{watch.worst} stalled {watch.longest:.2f} s"
+        assert health < 1.0
+        assert not ws.closed and a.sees(b) and b.sees(a)
+    finally:
+        reader.cancel()
+        await answering.close()
+        await ws.close()
         await asyncio.gather(a.leave(), b.leave(), return_exceptions=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sfu.signaling.messages import SignalingError
-from sfu.signaling.sdp_check import check_publish_offer
+from sfu.signaling.sdp_check import check_publish_offer, check_subscribe_answer
 
 SECTION = (
     "m={kind} {port} UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 127.0.0.1\r\na=mid:{mid}\r\n"
@@ -58,3 +58,56 @@ def test_refusals(sdp: str, current: list[tuple[str, str | None]], message: str)
 
 def test_a_reoffer_may_add_sections() -> None:
     check_publish_offer(offer([("audio", "0", True), ("video", "1", False)]), [("audio", "0")])
+
+
+def candidates(n: int, kind: str = "host", start: int = 50000) -> str:
+    return "".join(f"a=candidate:{i} 1 udp 2130706431 127.0.0.1 {start + i} typ {kind}\r\n" for i in range(n))
+
+
+def with_candidates(extra: str) -> str:
+    return offer([("audio", "0", True), ("video", "1", False)]).replace(CANDIDATE, CANDIDATE + extra, 1)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (candidates(16, start=50001), "17 ICE candidates; at most 16"),
+        (candidates(4000, start=1), "ICE candidates; at most 16 per media section"),
+        (CANDIDATE, "repeats the ICE candidate"),
+        ("a=candidate:9 1 udp 1 127.0.0.1 50009 typ prflx\r\n", "type 'prflx'"),
+        ("a=candidate:9 1 sctp 1 127.0.0.1 50009 typ host\r\n", "transport 'sctp'"),
+        ("a=candidate:9 1 udp 1 example.com 50009 typ host\r\n", "address 'example.com'"),
+        ("a=candidate:9 7 udp 1 127.0.0.1 50009 typ host\r\n", "component 7"),
+    ],
+)
+def test_candidate_refusals(extra: str, message: str) -> None:
+    with pytest.raises(SignalingError, match=message) as info:
+        check_publish_offer(with_candidates(extra), [])
+    assert info.value.code == "bad_sdp"
+
+
+def test_browser_candidates_are_accepted() -> None:
+    extra = (
+        "a=candidate:2 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active\r\n"
+        "a=candidate:3 1 udp 2122260223 0c3d1b5e-6f1a-4e0d-9b7a-3c2d1e0f9a8b.local 50001 typ host\r\n"
+        "a=candidate:4 1 udp 1686052607 203.0.113.7 50002 typ srflx raddr 127.0.0.1 rport 50000\r\n"
+        "a=candidate:5 1 udp 41885439 198.51.100.2 3478 typ relay raddr 203.0.113.7 rport 50002\r\n"
+        "a=candidate:6 1 udp 2122262783 ::1 50003 typ host\r\n"
+    )
+    check_publish_offer(with_candidates(extra), [])
+
+
+def answer(sections: list[tuple[str, str, bool]]) -> str:
+    return offer(sections).replace("a=setup:actpass", "a=setup:active").replace("a=sendonly", "a=recvonly")
+
+
+def test_subscribe_answer_checks() -> None:
+    offered: list[tuple[str, str | None]] = [("audio", "0"), ("video", "1")]
+    check_subscribe_answer(answer([("audio", "0", True), ("video", "1", False)]), offered)
+    with pytest.raises(SignalingError, match="answer the offer's 2 media sections"):
+        check_subscribe_answer(answer([("audio", "0", True)]), offered)
+    with pytest.raises(SignalingError, match="answer the offer's 2 media sections"):
+        check_subscribe_answer(answer([("audio", "0", True), ("video", "1", False), ("video", "2", False)]), offered)
+    flooded = answer([("audio", "0", True), ("video", "1", False)]).replace(CANDIDATE, CANDIDATE + candidates(40, start=1), 1)
+    with pytest.raises(SignalingError, match="at most 16"):
+        check_subscribe_answer(flooded, offered)
