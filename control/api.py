@@ -7,13 +7,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from control.auth import check_manage
+from control.auth import RequestTarget, check_manage
 from control.clock import iso8601
 from control.config import Config
 from control.ice_servers import ice_servers_for
 from control.links import LinkService
 from control.ratelimit import RateLimiter
-from control.validation import call_type_field, json_object, text_field
+from control.validation import call_type_field, json_object, only_fields, text_field
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 LINKS: web.AppKey[LinkService] = web.AppKey("links", LinkService)
@@ -23,13 +23,18 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
 def _manage(request: web.Request) -> None:
-    check_manage(request.remote, request.headers.get("Authorization"), request.app[CONFIG].api_key)
+    config = request.app[CONFIG]
+    check_manage(request.remote, request.headers.get("Authorization"), config.api_key)
+    if config.api_key is None:  # loopback-only: the browser on this machine must not be rebound here
+        target = RequestTarget(config.host, config.public_url, config.base_url)
+        target.check(request.headers.get("Host"), request.headers.get("Origin"))
 
 
 async def create_link(request: web.Request) -> web.Response:
     _manage(request)
     request.app[LIMITER].check(request.remote, request.app[LINKS].clock.now(), "new links")
     body = await json_object(request)
+    only_fields(body, ("type", "title"))
     call_type = call_type_field(body)
     title = text_field(body, "title", required=False, min_len=0, max_len=100) or ""
     service = request.app[LINKS]
@@ -65,6 +70,7 @@ async def join_link(request: web.Request) -> web.Response:
     link = await service.find(token)  # a dead link answers 404/410 before the body is judged
     request.app[LIMITER].check(request.remote, service.clock.now(), "joins")
     body = await json_object(request)
+    only_fields(body, ("name",))
     name = text_field(body, "name", required=True, min_len=1, max_len=64)
     assert name is not None
     grant = await service.join(link, name)

@@ -13,7 +13,8 @@ from control.api import CONFIG, LIMITER, LINKS, add_routes
 from control.ratelimit import RateLimiter
 from control.clock import Clock, SystemClock
 from control.config import Config
-from control.errors import json_errors
+from control.errors import ApiError, json_errors
+from control.headers import add_security_headers
 from control.links import LinkService
 from control.store.base import LinkStore
 from sfu.node import SfuNode
@@ -62,6 +63,7 @@ def create_app(
         await the_store.close()
 
     app.cleanup_ctx.append(lifecycle)
+    add_security_headers(app, config)
     add_routes(app)
     app.router.add_get("/ws/{ticket}", _ws)
     web_client.add_routes(app)
@@ -69,4 +71,12 @@ def create_app(
 
 
 async def _ws(request: web.Request) -> web.StreamResponse:
+    # Judge the upgrade before the ticket: redeeming it uses it up, so a plain
+    # GET (a link preview, a crawler, a mistyped curl) must not get that far.
+    if not web.WebSocketResponse().can_prepare(request).ok:
+        raise ApiError(
+            "bad_request",
+            "This address is a WebSocket: connect to it with a WebSocket client (GET with"
+            " 'Connection: Upgrade' and 'Upgrade: websocket'); a plain request leaves the ticket unused.",
+        )
     return await request.app[SFU].handle_ws(request, request.match_info["ticket"])

@@ -20,6 +20,7 @@ STATUS: dict[str, int] = {
     "link_expired": 410,
     "link_revoked": 410,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
 }

@@ -15,10 +15,9 @@ STATIC = Path(__file__).with_name("static")
 
 # Pages and scripts change with the server: browsers revalidate them (cheap, ETag).
 _NO_CACHE = {"Cache-Control": "no-cache"}
+# (the security headers and the CSP of every page: control/headers.py)
 _PAGE_HEADERS = {
     **_NO_CACHE,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # a call URL carries its token: never leak it
     "Permissions-Policy": "camera=(self), microphone=(self), display-capture=()",
 }
 
@@ -38,7 +37,6 @@ async def _favicon(request: web.Request) -> web.FileResponse:
 async def _static_headers(request: web.Request, response: web.StreamResponse) -> None:
     if request.path.startswith("/static/") and "Cache-Control" not in response.headers:
         response.headers.update(_NO_CACHE)
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
 
 
 def add_routes(app: web.Application) -> None:

@@ -18,7 +18,9 @@
   const FULL_RETRIES_WHILE_RECONNECTING = 6;
 
   const parts = location.pathname.split("/").filter(Boolean);
-  const TOKEN = parts[0] === "call" && parts[1] ? decodeURIComponent(parts[1]) : "";
+  // A malformed escape (a "%" cut short when the link was copied) is an unknown link, not a crash.
+  const decodePart = (part) => { try { return decodeURIComponent(part); } catch (_) { return ""; } };
+  const TOKEN = parts[0] === "call" && parts[1] ? decodePart(parts[1]) : "";
   const params = new URLSearchParams(location.search);
 
   const $ = (id) => document.getElementById(id);

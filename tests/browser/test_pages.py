@@ -3,9 +3,12 @@ visitor sees for unknown, expired, revoked and full links."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
-from typing import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Iterator
 
 from playwright.sync_api import expect
 
@@ -166,3 +169,83 @@ def test_leave_and_rejoin(server: Server, browsers: Callable[..., Participant]) 
     wait_until(lambda: state(page) == "connected", 15, what="connected again")
     expect(page.locator(".tile.self")).to_have_attribute("data-name", "Boomerang")
     expect(page.locator("#count")).to_have_attribute("aria-label", "1 of 32 participants")
+
+
+# -- issue 9: the pages under their Content-Security-Policy ------------------------------
+CSP_WATCH = """() => {
+  window.__csp = [];
+  document.addEventListener('securitypolicyviolation',
+    (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+}"""
+
+
+def csp_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+    logged = [line for line in getattr(page, "console_log", []) if "Content Security Policy" in line]
+    return list(page.evaluate("() => window.__csp || []")) + logged
+
+
+def test_create_and_call_pages_work_under_their_csp(server: Server, browsers: Callable[..., Participant]) -> None:
+    page = browsers().page
+    page.add_init_script(f"({CSP_WATCH})()")
+    page.goto(server.url + "/")
+    page.fill("#title", "Under CSP")
+    page.click("#create-btn")
+    expect(page.locator("#link-url")).to_be_visible()
+    url = page.locator("#link-url").input_value()
+    assert csp_violations(page) == []
+    page.goto(url + "?name=Strict&autojoin=1")
+    wait_until(lambda: state(page) == "connected", 20, what="connected under the CSP")
+    expect(page.locator(".tile.self")).to_have_attribute("data-name", "Strict")
+    # the WebSocket (connect-src) and the camera preview (media) were allowed; nothing was blocked
+    assert csp_violations(page) == []
+
+
+def test_a_bad_percent_escape_shows_the_unknown_link_page(server: Server, browsers: Callable[..., Participant]) -> None:
+    page = browsers().page
+    for path in ["/call/%E0%A4%A", "/call/abc%zz", "/call/%"]:
+        page.goto(server.url + path)
+        expect(page.locator("#msg-title")).to_have_text("This call link doesn't exist")
+        assert state(page) == "unavailable"
+    assert not [line for line in page.console_log if line.startswith("pageerror")]  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def embedding_site(html: str) -> Iterator[str]:
+    """A plain HTTP server on another loopback port answering ``html`` to everything."""
+
+    class Embedder(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Embedder)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}/"
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
+def test_another_site_cannot_frame_the_call_page(server: Server, browsers: Callable[..., Participant]) -> None:
+    token = server.create_link("audio")["token"]
+    other = HeldSeat(server.url, token, "Watcher")  # someone in the call: an autojoin would show in the count
+    try:
+        page = browsers(fake_video=False).page
+        html = f'<iframe allow="camera; microphone" src="{server.url}/call/{token}?name=Framed&autojoin=1"></iframe>'
+        with embedding_site(html) as embedder:  # another origin: same address, another port
+            page.goto(embedder)
+            page.wait_for_timeout(2000)  # give a framed page time to load and join, were it allowed to
+            assert len(page.frames) == 2
+            assert page.frames[1].evaluate("() => typeof window.callsfu") == "undefined"  # it never ran
+        assert http("GET", f"{server.url}/api/links/{token}")[1]["participants"] == 1  # only the watcher
+    finally:
+        other.close()

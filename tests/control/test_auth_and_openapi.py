@@ -73,6 +73,6 @@ async def test_openapi_document_is_valid_and_complete(tmp_path: Path) -> None:
     assert {(m, p.replace("{token}", "{token}")) for m, p in routes} == documented
     codes = set(doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])
     protocol_codes = {"bad_request", "unauthorized", "forbidden", "link_not_found", "call_full",
-                      "link_expired", "link_revoked", "rate_limited", "not_found"}
+                      "link_expired", "link_revoked", "rate_limited", "not_found", "unsupported_media_type"}
     assert protocol_codes <= codes
     assert json.loads(Path("control/openapi.json").read_text()) == doc

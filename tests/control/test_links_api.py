@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from control.clock import FakeClock
@@ -144,7 +145,7 @@ async def test_revocation(tmp_path: Path) -> None:
 async def test_join_rejects_bad_names(tmp_path: Path, body: str, field: str) -> None:
     async with running_server(tmp_path) as (client, _):
         token = (await (await client.post("/api/links", json={"type": "video"})).json())["token"]
-        resp = await client.post(f"/api/links/{token}/join", data=body)
+        resp = await client.post(f"/api/links/{token}/join", data=body, headers={"Content-Type": "application/json"})
         status, code, message = await error_of(resp)
         assert (status, code) == (400, "bad_request") and field in message
 
@@ -161,8 +162,12 @@ async def test_join_grant_and_tickets(tmp_path: Path) -> None:
         ticket_path = grant["ws_url"].split(str(config.port), 1)[1]
 
         # a bad ticket is refused before the upgrade, as JSON
-        status, code, _ = await error_of(await client.get("/ws/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
-        assert (status, code) == (403, "forbidden")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        assert refused.value.status == 403
+        # a plain GET (no upgrade) is told so and leaves the ticket unused
+        status, code, message = await error_of(await client.get(ticket_path))
+        assert (status, code) == (400, "bad_request") and "WebSocket" in message
         # the good one upgrades once, then is used up
         ws = await client.ws_connect(ticket_path)
         welcome = await ws.receive_json(timeout=5)
@@ -170,8 +175,9 @@ async def test_join_grant_and_tickets(tmp_path: Path) -> None:
         assert welcome["call"] == {"type": "video", "title": ""} and welcome["participants"] == []
         shown = await (await client.get(f"/api/links/{token}")).json()
         assert shown["participants"] == 1
-        status, code, _ = await error_of(await client.get(ticket_path))
-        assert (status, code) == (403, "forbidden")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(ticket_path)
+        assert refused.value.status == 403
         await ws.send_json({"type": "leave"})
         await ws.close()
         for _ in range(50):
@@ -188,7 +194,9 @@ async def test_expired_ticket_is_refused(tmp_path: Path) -> None:
         grant = await (await client.post(f"/api/links/{token}/join", json={"name": "Ann"})).json()
         clock.advance(30)
         path = grant["ws_url"].split(str(config.port), 1)[1]
-        assert (await error_of(await client.get(path)))[:2] == (403, "forbidden")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(path)
+        assert refused.value.status == 403
 
 
 async def test_100_concurrent_joins_hold_32_seats(tmp_path: Path) -> None:

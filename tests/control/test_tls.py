@@ -45,6 +45,7 @@ async def test_https_and_wss(tmp_path: Path) -> None:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as http:
             async with http.get(f"{base}/healthz") as resp:
                 assert resp.status == 200
+                assert resp.headers["Strict-Transport-Security"] == "max-age=31536000"  # under TLS only
             async with http.post(f"{base}/api/links", json={"type": "audio"}) as resp:
                 link = await resp.json()
             assert link["url"].startswith(f"{base}/call/")
@@ -55,5 +56,7 @@ async def test_https_and_wss(tmp_path: Path) -> None:
                 assert (await ws.receive_json(timeout=5))["type"] == "welcome"
             async with http.get(f"{base}/call/{link['token']}") as resp:
                 assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+                assert resp.headers["Strict-Transport-Security"] == "max-age=31536000"
+                assert f"connect-src 'self' wss://127.0.0.1:{server.port}" in resp.headers["Content-Security-Policy"]
     finally:
         server.stop()
