@@ -48,7 +48,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--ice-host", action="append", default=None, help="address offered as an ICE host candidate; repeatable (default: every interface but loopback). --ice-host 127.0.0.1 makes loopback work")
     p.add_argument("--ice-server", action="append", default=None, help="a STUN/TURN URL handed to clients in ice_servers; repeatable")
     p.add_argument("--turn-secret", default=_env_default("turn-secret", None), help="the TURN server's shared secret (coturn static-auth-secret): each join gets time-limited credentials for the turn: URLs of --ice-server")
-    p.add_argument("--api-key", default=_env_default("api-key", None), help="when set, creating and revoking links needs 'Authorization: Bearer KEY'; when unset, only loopback callers may")
+    p.add_argument("--turn-secret-file", type=Path, default=_env_default("turn-secret-file", None, Path), help="read --turn-secret from this file (keeps it out of ps; or set CALLSFU_TURN_SECRET)")
+    p.add_argument("--api-key", default=_env_default("api-key", None), help="when set, creating and revoking links needs 'Authorization: Bearer KEY'; when unset, only loopback callers may. Visible in ps: prefer --api-key-file or CALLSFU_API_KEY")
+    p.add_argument("--api-key-file", type=Path, default=_env_default("api-key-file", None, Path), help="read --api-key from this file (keeps it out of ps; or set CALLSFU_API_KEY)")
     p.add_argument("--public-url", default=_env_default("public-url", None), help="base of the link URLs it hands out (default http://HOST:PORT)")
     p.add_argument("--tls-cert", type=Path, default=_env_default("tls-cert", None, Path), help="certificate (PEM) to serve HTTPS and WSS")
     p.add_argument("--tls-key", type=Path, default=_env_default("tls-key", None, Path), help="private key (PEM) for --tls-cert")
@@ -58,10 +60,49 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(func=_serve)
 
 
+def _secret(value: str | None, path: Path | None, flag: str) -> str | None:
+    """A secret from its flag/variable or from ``--FLAG-file`` (one of them)."""
+    if path is None:
+        return value
+    if value is not None:
+        raise ValueError(f"give {flag} or {flag}-file, not both (CALLSFU_{flag[2:].upper().replace('-', '_')} counts as {flag})")
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ValueError(f"cannot read {flag}-file {path}: {reason}") from None
+    if not secret:
+        raise ValueError(f"{flag}-file {path} is empty")
+    return secret
+
+
+def _warn_secret_on_argv(argv: Sequence[str]) -> None:
+    for flag in ("--api-key", "--turn-secret"):
+        if any(a == flag or a.startswith(flag + "=") for a in argv):
+            print(f"callsfu: warning: {flag} on the command line shows in ps; use {flag}-file or CALLSFU_{flag[2:].upper().replace('-', '_')}", file=sys.stderr)
+
+
+def _quiet_bad_requests(record: logging.LogRecord) -> bool:
+    """aiohttp logs a traceback at ERROR for every malformed request it answers
+    400 (a NUL in a header...): anyone could fill the log with them. One line."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    exc = record.exc_info[1] if record.exc_info else None
+    if not isinstance(exc, HttpProcessingError):
+        return True
+    remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+    reason = (exc.message.splitlines() or ["?"])[0][:120]
+    record.levelno, record.levelname = logging.INFO, "INFO"
+    record.msg, record.args, record.exc_info, record.exc_text = "refused a malformed HTTP request from %s: %s", (remote, reason), None, None
+    return logging.getLogger("callsfu").isEnabledFor(logging.INFO)
+
+
 def _serve(args: argparse.Namespace) -> int:
     ice_hosts = args.ice_host or _env_list("ice-host")
     ice_servers = args.ice_server or _env_list("ice-server")
     try:
+        api_key = _secret(args.api_key, args.api_key_file, "--api-key")
+        turn_secret = _secret(args.turn_secret, args.turn_secret_file, "--turn-secret")
         config = Config(
             host=args.host,
             port=args.port,
@@ -71,12 +112,12 @@ def _serve(args: argparse.Namespace) -> int:
             max_participants=args.max_participants,
             ice_host=ice_hosts,
             ice_servers=ice_servers,
-            api_key=args.api_key,
+            api_key=api_key,
             public_url=args.public_url,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
             rate_limit=args.rate_limit,
-            turn_secret=args.turn_secret,
+            turn_secret=turn_secret,
         )
     except ValueError as exc:
         print(f"callsfu: {exc}", file=sys.stderr)
@@ -92,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging.getLogger("callsfu").info("forwarding path: %s", fanout.describe())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(_quiet_bad_requests)
     from aiohttp import web
 
     from control.app import create_app
@@ -120,8 +162,12 @@ def _request(args: argparse.Namespace, method: str, path: str, body: dict[str, A
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(args.server.rstrip("/") + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
-    if args.api_key:
-        req.add_header("Authorization", f"Bearer {args.api_key}")
+    try:
+        api_key = _secret(args.api_key, args.api_key_file, "--api-key")
+    except ValueError as exc:
+        raise SystemExit(f"callsfu: {exc}") from None
+    if api_key:
+        req.add_header("Authorization", f"Bearer {api_key}")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             raw = resp.read()
@@ -170,6 +216,7 @@ def _link_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", default=_env_default("server", DEFAULT_SERVER), help=f"server base URL (default {DEFAULT_SERVER}; env CALLSFU_SERVER)")
     common.add_argument("--api-key", default=_env_default("api-key", None), help="the server's --api-key, if it has one (env CALLSFU_API_KEY)")
+    common.add_argument("--api-key-file", type=Path, default=_env_default("api-key-file", None, Path), help="read --api-key from this file (env CALLSFU_API_KEY_FILE)")
     lsub = p.add_subparsers(dest="link_command", required=True, metavar="{create,show,revoke}")
     c = lsub.add_parser("create", parents=[common], help="create a call link", description="Create a call link and print it as JSON (its url is what you share).")
     c.add_argument("--type", choices=["audio", "video"], required=True, help="audio or video call")
@@ -203,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(loadtest.main(raw[1:]))
     args = parser.parse_args(raw)
+    _warn_secret_on_argv(raw)
     result: int = args.func(args)
     return result
 
