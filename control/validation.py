@@ -136,7 +136,7 @@ async def json_object(request: web.Request) -> dict[str, Any]:
         )
     except json.JSONDecodeError as exc:
         raise ApiError(
-            "bad_request", f"The body is not valid JSON ({exc.msg} at position {exc.pos})."
+            "bad_request", f"The body is not valid JSON (it goes wrong at character {exc.pos + 1}, line {exc.lineno} column {exc.colno})."
         ) from None
     except RecursionError:  # not reached after _check_depth; kept so that it can never be a 500
         raise ApiError("bad_request", f"The body nests too deeply; at most {MAX_DEPTH} levels are accepted.") from None

@@ -276,7 +276,12 @@ class Session:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:
-            raise SignalingError("bad_sdp", f"The publish offer was refused: {exc or type(exc).__name__}.") from None
+            log.info("publish offer of %s refused by aiortc: %r", self.pid, exc)  # the client gets a sentence
+            raise SignalingError(
+                "bad_sdp",
+                "The publish offer was refused: the server could not apply it (each section needs a codec it"
+                " forwards, Opus for audio and VP8 for video, and the offer must come in a stable state).",
+            ) from None
         for t in pc.getTransceivers():
             if id(t) in known:
                 continue
@@ -289,7 +294,10 @@ class Session:
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            raise SignalingError("bad_sdp", f"Could not answer the publish offer: {exc or type(exc).__name__}.") from None
+            log.info("no answer to the publish offer of %s: %r", self.pid, exc)
+            raise SignalingError(
+                "bad_sdp", "Could not answer the publish offer; offer Opus audio and VP8 video, then publish again."
+            ) from None
         self.send({"type": "publish_answer", "sdp": pc.localDescription.sdp})
 
     # -- subscribe: we offer ------------------------------------------------------------

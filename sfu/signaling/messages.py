@@ -52,7 +52,7 @@ def parse_client_message(text: str) -> ClientMessage:
     try:
         msg = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SignalingError("bad_request", f"The message is not valid JSON ({exc.msg}).") from None
+        raise SignalingError("bad_request", f"The message is not valid JSON (it goes wrong at character {exc.pos + 1}).") from None
     except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise SignalingError("bad_request", "The message has a number too long to read.") from None
     except RecursionError:

@@ -66,7 +66,9 @@ async def test_json_with_a_charset_parameter_is_fine(tmp_path: Path) -> None:
         ('{"type": "video", "n": -Infinity}', "-Infinity is not a JSON value"),
         ('{"type": "video", "title": "' + "\\ud800" + '"}', "U+D800 at position 0"),
         (b'{"type": "\xff"}', "UTF-8"),
-        ("", "not valid JSON"),
+        ("", "not valid JSON (it goes wrong at character 1, line 1 column 1)."),
+        ('{"type": "video"', "not valid JSON (it goes wrong at character 17, line 1 column 17)."),
+        ('{"type":\n "video",}', "line 2 column 10"),
     ],
 )
 async def test_hostile_json_gets_a_precise_400(tmp_path: Path, body: str | bytes, expected: str) -> None:
