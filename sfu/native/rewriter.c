@@ -244,6 +244,7 @@ static void Rewriter_dealloc(RewriterObject *self)
 static int parse_view_args(PyObject *const *args, Py_ssize_t nargs, View *v, uint32_t *ast)
 {
     unsigned long long x;
+    memset(v, 0, sizeof *v); /* so that view_release is safe on every error */
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "expected (view, abs_send_time)");
         return -1;

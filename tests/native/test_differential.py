@@ -90,6 +90,15 @@ def test_out_of_range_arguments_are_precise_value_errors() -> None:
         native.Rewriter(1, 96, {}, "0", rtx_ssrc=2, rtx_payload_type=-1)
 
 
+def test_wrong_arguments_are_type_errors_not_crashes() -> None:
+    r = native.Rewriter(1, 96, {}, "0")
+    view = next(stream(1, packets=1)).view
+    for call in (lambda: r.rewrite(view), lambda: r.rtx(view, "x"), lambda: r.rewrite(object(), 0),
+                 lambda: native.FanoutGroup().forward(view), lambda: native.FanoutGroup().forward(None, 0)):  # fmt: skip
+        with pytest.raises((TypeError, AttributeError)):
+            call()
+
+
 def test_attributes_are_read_only() -> None:
     r = native.Rewriter(1, 96, {}, "0")
     with pytest.raises(AttributeError):
