@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("callsfu.sfu")
 
-KEYFRAME_POLL = 0.1  # seconds between retries of throttled keyframe requests
+TICK = 0.02  # seconds between the call's timer runs: NACKs go out within one
+KEYFRAME_TICKS = 5  # throttled keyframe requests are retried every 5 ticks (0.1 s)
 
 
 class Call:
@@ -34,7 +35,7 @@ class Call:
         self.forwarder: Forwarder[TransportSink] = Forwarder(fanout.group_factory())
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
-        self._keyframe_task = asyncio.get_running_loop().create_task(self._keyframe_loop())
+        self._timer = asyncio.get_running_loop().create_task(self._run_timer())
         self._pacing: asyncio.TimerHandle | None = None  # armed only while packets are queued
         self._pacing_due = 0.0
 
@@ -86,7 +87,7 @@ class Call:
             other.tracks_changed()
 
     def close(self) -> None:
-        self._keyframe_task.cancel()
+        self._timer.cancel()
         if self._pacing is not None:
             self._pacing.cancel()
             self._pacing = None
@@ -141,8 +142,20 @@ class Call:
             return
         asyncio.get_running_loop().create_task(receiver._send_rtcp_pli(inbound.media_ssrc))
 
-    async def _keyframe_loop(self) -> None:
+    async def _run_timer(self) -> None:
+        """The call's one timer: every publisher's feedback (RR, REMB, NACKs:
+        one compound RTCP packet each when due), and refused keyframe
+        requests once the throttle lets them go."""
+        ticks = 0
         while True:
-            await asyncio.sleep(KEYFRAME_POLL)
-            for inbound in self.forwarder.due_keyframes(list(self.inbounds.values()), time.monotonic()):
-                self.request_keyframe(inbound)
+            await asyncio.sleep(TICK)
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                try:
+                    await session.ingress.send_feedback(now)
+                except Exception:  # one publisher's feedback must not stop the others'
+                    log.exception("feedback failed")
+            ticks += 1
+            if ticks % KEYFRAME_TICKS == 0:
+                for inbound in self.forwarder.due_keyframes(list(self.inbounds.values()), now):
+                    self.request_keyframe(inbound)

@@ -1,38 +1,46 @@
-"""Publisher side glue: decrypted RTP in, straight into the forwarder.
+"""Publisher side glue: decrypted RTP in, straight into the forwarder and
+our own feedback.
 
 :meth:`Ingress.on_rtp` is the synchronous entry: decrypted RTP bytes and
-their arrival time, forwarded at once. Two paths reach it:
+their arrival time, forwarded at once and counted in the transport's
+:class:`~sfu.feedback.scheduler.TransportFeedback` (receive statistics, NACK
+generation, bandwidth estimate). Two paths reach it:
 
 - the UDP mux (``sfu/rtc/mux.py``) decrypts in its datagram callback and
   calls ``dtls._callsfu_on_rtp(data, arrival_time_ms)``, set on each publisher
   DTLS transport by :meth:`Ingress.hook_transport`: no aioice queue, no DTLS
   receive coroutine, no task per packet;
 - without the mux, aiortc's own receive loop calls
-  ``RTCDtlsTransport._handle_rtp_data``, which the hook wraps on the instance.
+  ``RTCDtlsTransport._handle_rtp_data``, which the hook replaces on the instance.
 
-On both, aiortc's own handler still sees every packet afterwards, for the
-receiver reports, NACKs and REMB it sends the publisher (browsers size their
-bitrate on those); on the mux path it is run synchronously
-(:func:`sfu.rtc.drive.run_now`). Each receiver's decoder thread is stopped as
-soon as aiortc starts it: nothing is ever decoded.
+aiortc's receive path (``RTCRtpReceiver._handle_rtp_packet``: parse, jitter
+buffer, NACK generator, REMB estimator) never runs: the receiver's
+``receive()`` is replaced, so aiortc starts neither its decoder thread nor its
+RTCP task (nor would that task have anything to report). The publisher's
+RTCP is read here for its sender reports (LSR/DLSR); the RR, REMB and NACKs
+it gets back are ours, sent by :meth:`Ingress.send_feedback` from the call's
+timer. Keyframe requests still go through ``receiver._send_rtcp_pli``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+import random
+import time
+from typing import Callable
 
 from aiortc import clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from sfu.core.extensions import Ext, kinds_by_id
 from sfu.core.packet import RtpView
+from sfu.core.rtx import original_sequence_number
+from sfu.feedback.rtcp import sender_reports
+from sfu.feedback.scheduler import TransportFeedback
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import Kind, TrackKey
-from sfu.rtc.drive import run_now
-from sfu.rtc.rtcp_guard import guard_rtcp
 from sfu.rtc.sink import TransportSink
 
 log = logging.getLogger("callsfu.sfu")
@@ -56,60 +64,129 @@ class Ingress:
         self.by_mid: dict[str, Inbound[TransportSink]] = {}
         self.kinds_by_id: dict[int, Ext] = {}
         self._hooked: set[int] = set()
+        self._started: set[int] = set()  # receivers whose receive() ran
+        self.feedback = TransportFeedback(random.getrandbits(32))
+        self._sender_ssrc_known = False
+        self._media: dict[Inbound[TransportSink], tuple[int, bool]] = {}  # clock rate, NACK negotiated
+        self.dtls: RTCDtlsTransport | None = None  # where our feedback goes
 
     def hook_receiver(self, receiver: RTCRtpReceiver, kind: Kind) -> None:
-        original: Callable[[RTCRtpReceiveParameters], Awaitable[None]] = receiver.receive
-
         async def receive(parameters: RTCRtpReceiveParameters) -> None:
-            await original(parameters)
-            receiver._handle_disconnect()  # stop the decoder thread aiortc just started
+            # aiortc's receive() is not called: it would start a decoder
+            # thread and an RTCP task, and register the receiver for a
+            # receive path that never runs here
+            if id(receiver) in self._started:
+                return  # aiortc calls receive() again on every renegotiation
+            self._started.add(id(receiver))
             ext = kinds_by_id((e.id, e.uri) for e in parameters.headerExtensions)
             self.kinds_by_id.update(ext)
             media = [c for c in parameters.codecs if c.mimeType.lower() != f"{kind}/rtx"]
-            inbound: Inbound[TransportSink] = Inbound(
-                TrackKey(self.participant_id, kind), media[0].payloadType, ext
+            rtx_pt = next(
+                (
+                    c.payloadType
+                    for c in parameters.codecs
+                    if c.mimeType.lower() == f"{kind}/rtx" and c.parameters.get("apt") == media[0].payloadType
+                ),
+                None,
             )
+            inbound: Inbound[TransportSink] = Inbound(
+                TrackKey(self.participant_id, kind), media[0].payloadType, ext, rtx_payload_type=rtx_pt
+            )
+            self._media[inbound] = (media[0].clockRate, _nack_negotiated(media[0]))
+            rtcp_ssrc = getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
+            if not self._sender_ssrc_known and isinstance(rtcp_ssrc, int):
+                self.feedback.sender_ssrc = rtcp_ssrc  # the SSRC our PLIs come from too
+                self._sender_ssrc_known = True
             if parameters.muxId:
                 self.by_mid[parameters.muxId] = inbound
             for encoding in parameters.encodings:
                 if encoding.ssrc:
                     self.by_ssrc[encoding.ssrc] = inbound
+                    self._add_stream(inbound, encoding.ssrc)
+                if encoding.rtx is not None and rtx_pt is not None:
+                    self.by_ssrc[encoding.rtx.ssrc] = inbound
             self.hook_transport(receiver.transport)
             self.on_inbound(inbound, receiver)
 
         receiver.receive = receive  # type: ignore[method-assign]
 
+    def _add_stream(self, inbound: Inbound[TransportSink], ssrc: int) -> None:
+        clock_rate, nack = self._media.get(inbound, (90000, False))
+        self.feedback.add_stream(ssrc, clock_rate, nack)
+
     def on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
-        """Decrypted RTP from this publisher: forward it now. Never raises."""
-        inbound = self.by_ssrc.get(int.from_bytes(data[8:12], "big")) or self._resolve(data)
+        """Decrypted RTP from this publisher: forward it now, and count it for
+        our feedback. Never raises."""
+        ssrc = int.from_bytes(data[8:12], "big")
+        inbound = self.by_ssrc.get(ssrc) or self._resolve(data)
         if inbound is None:
             return
         try:
+            payload_type = data[1] & 0x7F
+            if payload_type == inbound.payload_type:
+                self.feedback.on_media(
+                    ssrc,
+                    int.from_bytes(data[2:4], "big"),
+                    int.from_bytes(data[4:8], "big"),
+                    arrival_time_ms,
+                    len(data),
+                    time.monotonic(),
+                )
+            elif payload_type == inbound.rtx_payload_type:
+                osn = original_sequence_number(data)
+                if osn is not None:
+                    self.feedback.on_rtx(inbound.media_ssrc, osn, len(data))
             for sink, packet in self.forwarder.on_rtp(inbound, data, abs_send_time_now()):
                 sink.send(packet)
         except Exception:  # an exception here would close the publisher's connection
             log.exception("forwarding failed; packet dropped")
 
+    def on_rtcp(self, data: bytes) -> None:
+        """Decrypted RTCP from this publisher: its sender reports date our
+        receiver reports (LSR/DLSR). Nothing else in it concerns us: the
+        SFU sends no media on a publisher's connection. Never raises."""
+        try:
+            reports = sender_reports(data)
+        except ValueError:
+            return
+        now = time.monotonic()
+        for ssrc, ntp in reports:
+            self.feedback.on_sender_report(ssrc, ntp, now)
+
+    async def send_feedback(self, now: float) -> None:
+        """Send the compound RTCP packet due at ``now`` (RR, REMB, NACKs), if any."""
+        packet = self.feedback.poll(now)
+        dtls = self.dtls
+        if packet is None or dtls is None or dtls._tx_srtp is None:
+            return
+        try:
+            await dtls._send_rtp(packet)  # SRTCP-protected: it starts with an RR
+        except Exception as exc:  # a closed transport: nothing to report to
+            log.debug("feedback not sent: %r", exc)
+
     def hook_transport(self, dtls: RTCDtlsTransport) -> None:
         if id(dtls) in self._hooked:
             return
         self._hooked.add(id(dtls))
-        guard_rtcp(dtls)  # the publisher's malformed RTCP is dropped, not raised
-        original = dtls._handle_rtp_data
+        if self.dtls is None:
+            self.dtls = dtls  # bundled: one transport carries everything
         forward = self.on_rtp
-
-        def on_rtp(data: bytes, arrival_time_ms: int) -> None:
-            """The mux's entry: forward, then aiortc's RR/NACK/REMB bookkeeping."""
-            forward(data, arrival_time_ms)
-            run_now(original(data, arrival_time_ms))
+        on_rtcp = self.on_rtcp
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-            """aiortc's receive loop (no mux): the same, awaited."""
+            """aiortc's receive loop (no mux)."""
             forward(data, arrival_time_ms)
-            await original(data, arrival_time_ms)
+
+        async def handle_rtcp_data(data: bytes) -> None:
+            """aiortc's receive loop, and the mux (which runs it at once).
+            aiortc's parser never sees this transport's RTCP (so the
+            rtcp_guard the subscriber side needs has nothing to guard)."""
+            on_rtcp(data)
 
         dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
-        dtls._callsfu_on_rtp = on_rtp  # type: ignore[attr-defined]
+        dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
+        dtls._callsfu_on_rtp = forward  # type: ignore[attr-defined]  # the mux's entry
+        dtls._callsfu_on_rtcp = on_rtcp  # type: ignore[attr-defined]
 
     def _resolve(self, data: bytes) -> Inbound[TransportSink] | None:
         """An SSRC seen for the first time: bind it by its mid header extension."""
@@ -118,7 +195,15 @@ class Ingress:
         except ValueError:
             return None
         inbound = self.by_mid.get(view.mid) if view.mid is not None else None
-        if inbound is None or view.payload_type != inbound.payload_type:
-            return None  # unknown, or the RTX stream of a known track
+        if inbound is None:
+            return None
+        if view.payload_type == inbound.payload_type:
+            self._add_stream(inbound, view.ssrc)
+        elif view.payload_type != inbound.rtx_payload_type:
+            return None
         self.by_ssrc[view.ssrc] = inbound
         return inbound
+
+
+def _nack_negotiated(codec: RTCRtpCodecParameters) -> bool:
+    return any(fb.type == "nack" and not fb.parameter for fb in codec.rtcpFeedback)

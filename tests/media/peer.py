@@ -197,10 +197,16 @@ class Peer:
         self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
         *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
         drop_every: int = 0, relay_only: bool = False, textured: bool = False, receive_buffer: int = 0,
+        send_drop_every: int = 0, record_sequences: bool = False,
     ) -> None:
         self.textured = textured
         self.receive_buffer = receive_buffer  # SO_RCVBUF of the subscribe sockets (0: the system's)
         self.drop_every = drop_every
+        self.send_drop_every = send_drop_every  # lose every n-th new video packet before it leaves
+        self.send_dropped = 0
+        self.rtx_sent = 0
+        self.record_sequences = record_sequences
+        self.sequences: dict[int, set[int]] = {}  # video SSRC -> sequence numbers received (RTX: its OSN)
         self.relay_only = relay_only
         self.ice_servers: list[dict[str, Any]] = []
         self.audio_frame_ms = audio_frame_ms
@@ -223,6 +229,7 @@ class Peer:
         self._lock = asyncio.Lock()
         self._mid_of_ssrc: dict[int, str] = {}
         self.rtx_ssrcs: set[int] = set()
+        self._fid: dict[int, int] = {}  # RTX SSRC -> media SSRC
         self._kind_of_ssrc: dict[int, str] = {}
         self.rtx_received = 0
         self.dropped = 0
@@ -254,6 +261,8 @@ class Peer:
             t = pc.addTransceiver(ColourTrack(COLOURS[self.index % len(COLOURS)], textured=self.textured), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")])
         await pc.setLocalDescription(await pc.createOffer())
+        if self.send_drop_every and self.send_video:
+            self._lossy_sender(pc.getTransceivers()[-1].sender)
         self._publish_answer = asyncio.get_running_loop().create_future()
         await self.send({"type": "publish", "sdp": pc.localDescription.sdp})
         sdp = await asyncio.wait_for(self._publish_answer, 10)
@@ -312,7 +321,10 @@ class Peer:
             for group in media.ssrc_group:
                 if group.semantic == "FID" and len(group.items) == 2:
                     self.rtx_ssrcs.add(int(group.items[1]))
+                    self._fid[int(group.items[1])] = int(group.items[0])
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if self.record_sequences:
+            self._record(pc.getTransceivers()[0].receiver.transport)
         if not self.decode:
             self._count_only(pc.getTransceivers()[0].receiver.transport)
         elif self.drop_every:
@@ -373,6 +385,71 @@ class Peer:
         for protocol in dtls.transport._connection._protocols:
             sock = protocol.transport.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+
+    def _lossy_sender(self, sender: Any) -> None:
+        """Lose every ``send_drop_every``-th new video packet before it leaves
+        (first transmissions only: what the SFU's NACKs bring back on the RTX
+        SSRC gets through)."""
+        dtls = sender.transport
+        original = dtls._send_rtp
+        sent: set[int] = set()
+
+        async def send_rtp(data: bytes) -> None:
+            if len(data) >= 12 and not 192 <= data[1] <= 223:
+                ssrc, seq = int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big")
+                if ssrc == sender._rtx_ssrc:
+                    self.rtx_sent += 1
+                elif ssrc == sender._ssrc and seq not in sent:
+                    sent.add(seq)
+                    if len(sent) > 4096:
+                        sent.clear()
+                    if seq % self.send_drop_every == 0:
+                        self.send_dropped += 1
+                        return
+            await original(data)
+
+        dtls._send_rtp = send_rtp
+
+    def target_bitrate(self) -> int | None:
+        """The publisher's VP8 encoder target (set by the REMB it receives)."""
+        assert self.publish_pc is not None
+        for t in self.publish_pc.getTransceivers():
+            encoder = getattr(t.sender, "_RTCRtpSender__encoder", None)
+            if t.kind == "video" and encoder is not None:
+                return int(encoder.target_bitrate)
+        return None
+
+    def _record(self, dtls: Any) -> None:
+        """Note every video sequence number that arrives (an RTX packet's OSN
+        included), to find holes nothing repaired."""
+        if getattr(dtls, "_test_recording", False):
+            return
+        dtls._test_recording = True
+        original = dtls._handle_rtp_data
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            if len(data) >= 14:
+                ssrc, seq = int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big")
+                if ssrc in self.rtx_ssrcs:
+                    start = 12 + 4 * (data[0] & 0x0F)
+                    if data[0] & 0x10:
+                        start += 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+                    group = self._fid.get(ssrc)
+                    if group is not None and len(data) >= start + 2:
+                        self.sequences.setdefault(group, set()).add(int.from_bytes(data[start : start + 2], "big"))
+                elif self._kind_of_ssrc.get(ssrc) == "video":
+                    self.sequences.setdefault(ssrc, set()).add(seq)
+            await original(data, arrival_time_ms)
+
+        dtls._handle_rtp_data = handle_rtp_data
+
+    def unrepaired(self, ssrc: int, tail: int = 50) -> int:
+        """Sequence numbers of ``ssrc`` never received, up to ``tail`` before the newest."""
+        seqs = self.sequences.get(ssrc, set())
+        if not seqs:
+            return 0
+        ordered = sorted(seqs)  # the streams here are short: no wrap in practice
+        return sum(1 for s in range(ordered[0], ordered[-1] - tail + 1) if s not in seqs)
 
     def _count_only(self, dtls: Any) -> None:
         """A listener that only counts: decrypted RTP is tallied per SSRC and
