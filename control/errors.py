@@ -27,11 +27,12 @@ STATUS: dict[str, int] = {
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = STATUS[code]
+        self.headers = headers or {}
 
 
 def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -48,8 +49,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
-        return error_response(exc.code, exc.message, headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else {}
+        return error_response(exc.code, exc.message, {**headers, **exc.headers})
     except web.HTTPNotFound:
         return error_response(
             "not_found", f"There is no {request.method} {request.path} here; see /api/openapi.json."

@@ -87,9 +87,11 @@ class RateLimiter:
             return
         refused = self._take(caller_key(remote), now)
         if refused is not None:
+            seconds = max(1, round(self._retry_after(refused)))
             raise ApiError(
                 "rate_limited",
-                f"Too many {what} from your address; try again in {max(1, round(self._retry_after(refused)))} seconds.",
+                f"Too many {what} from your address; try again in {seconds} seconds.",
+                {"Retry-After": str(seconds)},
             )
 
     def _forget_refilled(self, now: float) -> None:

@@ -249,3 +249,16 @@ def test_another_site_cannot_frame_the_call_page(server: Server, browsers: Calla
         assert http("GET", f"{server.url}/api/links/{token}")[1]["participants"] == 1  # only the watcher
     finally:
         other.close()
+
+
+def test_a_name_with_a_bidi_override_is_refused_in_the_lobby(server: Server, browsers: Callable[..., Participant]) -> None:
+    link = server.create_link("audio")
+    page = browsers(fake_video=False).page
+    page.goto(link["url"])
+    page.fill("#name", "Ann\u202eevil")
+    page.click("#join-btn")
+    expect(page.locator("#lobby-error")).to_contain_text("The field 'name' contains U+202E at position 3")
+    assert state(page) == "lobby"
+    page.fill("#name", "Ann")  # fixed: in it goes
+    page.click("#join-btn")
+    wait_until(lambda: state(page) in ("connecting", "connected"), 10, what="joined with a clean name")

@@ -24,6 +24,7 @@ def test_check_raises_rate_limited_with_a_retry_hint_and_spares_loopback() -> No
         limiter.check("192.0.2.7", 0.0, "joins")
     assert info.value.code == "rate_limited" and info.value.status == 429
     assert "try again in 10 seconds" in info.value.message
+    assert info.value.headers == {"Retry-After": "10"}
     for _ in range(50):
         limiter.check("127.0.0.1", 0.0, "joins")
         limiter.check("::1", 0.0, "joins")
