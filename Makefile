@@ -19,7 +19,8 @@ setup: $(STAMP)
 run: setup
 	$(VENV)/bin/callsfu serve
 
-## system packages the tests use (Chromium, redis-server, coturn), installed when missing
+## system packages the tests use (Chromium, redis-server, coturn, Firefox ESR, node/npm) and
+## tests/firefox's pinned npm packages (puppeteer-core), installed when missing
 system-deps:
 	scripts/install-system-deps
 
@@ -31,4 +32,4 @@ bench: setup
 	scripts/netns-run $(PY) -m benchmarks.control_plane
 
 clean:
-	rm -rf $(VENV) data build *.egg-info sfu/native/*.so
+	rm -rf $(VENV) data build *.egg-info tests/firefox/node_modules sfu/native/*.so
