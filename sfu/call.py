@@ -124,8 +124,18 @@ class Call:
     def publish(self, inbound: Inbound[TransportSink], receiver: RTCRtpReceiver) -> None:
         if inbound.key.participant_id not in self.sessions:
             return
+        old = self.inbounds.get(inbound.key)
         self.inbounds[inbound.key] = inbound
         self.receivers[inbound.key] = receiver
+        if old is not None and old is not inbound:
+            # the publisher moved this track to another section (a re-offer):
+            # its subscribers follow at once, no renegotiation (same track key)
+            now = time.monotonic()
+            for outlet in list(old.outlets):
+                packets, _ = self.forwarder.attach(outlet, inbound, now)
+                self.deliver(packets)
+            self.request_keyframe(inbound)
+            return
         for pid, other in self.sessions.items():
             if pid != inbound.key.participant_id:
                 other.tracks_changed()

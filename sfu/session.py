@@ -284,6 +284,9 @@ class Session:
             ) from None
         for t in pc.getTransceivers():
             if id(t) in known:
+                # aiortc renegotiated its codecs from the re-offer: keep them ours
+                if t.direction != "inactive" and not restrict_codecs(t):
+                    t.direction = "inactive"
                 continue
             kind: Kind = "audio" if t.kind == "audio" else "video"
             if (kind == "video" and self.call.type == "audio") or not restrict_codecs(t):

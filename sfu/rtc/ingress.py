@@ -20,6 +20,10 @@ RTCP task (nor would that task have anything to report). The publisher's
 RTCP is read here for its sender reports (LSR/DLSR); the RR, REMB and NACKs
 it gets back are ours, sent by :meth:`Ingress.send_feedback` from the call's
 timer. Keyframe requests still go through ``receiver._send_rtcp_pli``.
+
+A section adopts at most :data:`MAX_SSRCS_PER_SECTION` SSRCs (media and RTX,
+from the SDP or first seen by mid): packets of any other SSRC are dropped
+before anything keeps state for them, and libsrtp's stream for it is removed.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ log = logging.getLogger("callsfu.sfu")
 
 OnInbound = Callable[[Inbound[TransportSink], RTCRtpReceiver], None]
 
+MAX_SSRCS_PER_SECTION = 4  # media + RTX, and one change of source for each
+REFUSED_MEMORY = 256  # SSRCs remembered as refused (their packets are not parsed again)
+
 
 def abs_send_time_now() -> int:
     """The 24-bit 6.18 fixed-point abs-send-time of now."""
@@ -69,6 +76,8 @@ class Ingress:
         self._sender_ssrc_known = False
         self._media: dict[Inbound[TransportSink], tuple[int, bool]] = {}  # clock rate, NACK negotiated
         self.dtls: RTCDtlsTransport | None = None  # where our feedback goes
+        self.ssrcs_by_mid: dict[str, set[int]] = {}  # every SSRC a section has adopted
+        self._refused: set[int] = set()
 
     def hook_receiver(self, receiver: RTCRtpReceiver, kind: Kind) -> None:
         async def receive(parameters: RTCRtpReceiveParameters) -> None:
@@ -97,18 +106,29 @@ class Ingress:
             if not self._sender_ssrc_known and isinstance(rtcp_ssrc, int):
                 self.feedback.sender_ssrc = rtcp_ssrc  # the SSRC our PLIs come from too
                 self._sender_ssrc_known = True
-            if parameters.muxId:
-                self.by_mid[parameters.muxId] = inbound
+            mid = parameters.muxId or ""
+            if mid:
+                self.by_mid[mid] = inbound
             for encoding in parameters.encodings:
-                if encoding.ssrc:
+                if encoding.ssrc and self._adopt(mid, encoding.ssrc):
                     self.by_ssrc[encoding.ssrc] = inbound
                     self._add_stream(inbound, encoding.ssrc)
-                if encoding.rtx is not None and rtx_pt is not None:
+                if encoding.rtx is not None and rtx_pt is not None and self._adopt(mid, encoding.rtx.ssrc):
                     self.by_ssrc[encoding.rtx.ssrc] = inbound
             self.hook_transport(receiver.transport)
             self.on_inbound(inbound, receiver)
 
         receiver.receive = receive  # type: ignore[method-assign]
+
+    def _adopt(self, mid: str, ssrc: int) -> bool:
+        """Count ``ssrc`` against its section's cap; False when over it."""
+        ssrcs = self.ssrcs_by_mid.setdefault(mid, set())
+        if ssrc in ssrcs:
+            return True
+        if len(ssrcs) >= MAX_SSRCS_PER_SECTION:
+            return False
+        ssrcs.add(ssrc)
+        return True
 
     def _add_stream(self, inbound: Inbound[TransportSink], ssrc: int) -> None:
         clock_rate, nack = self._media.get(inbound, (90000, False))
@@ -118,9 +138,13 @@ class Ingress:
         """Decrypted RTP from this publisher: forward it now, and count it for
         our feedback. Never raises."""
         ssrc = int.from_bytes(data[8:12], "big")
-        inbound = self.by_ssrc.get(ssrc) or self._resolve(data)
+        inbound = self.by_ssrc.get(ssrc)
         if inbound is None:
-            return
+            if ssrc in self._refused:
+                return
+            inbound = self._resolve(data)
+            if inbound is None:
+                return
         try:
             payload_type = data[1] & 0x7F
             if payload_type == inbound.payload_type:
@@ -188,6 +212,19 @@ class Ingress:
         dtls._callsfu_on_rtp = forward  # type: ignore[attr-defined]  # the mux's entry
         dtls._callsfu_on_rtcp = on_rtcp  # type: ignore[attr-defined]
 
+    def _refuse(self, ssrc: int) -> None:
+        if len(self._refused) >= REFUSED_MEMORY:
+            self._refused.clear()
+        self._refused.add(ssrc)
+        # libsrtp made a stream (about a kilobyte) for this SSRC when it
+        # decrypted the packet; a refused SSRC must not keep one
+        srtp = getattr(self.dtls, "_rx_srtp", None)
+        if srtp is not None:
+            try:
+                srtp.remove_stream(ssrc)
+            except Exception:  # no such stream (the mux decrypts with its own)
+                pass
+
     def _resolve(self, data: bytes) -> Inbound[TransportSink] | None:
         """An SSRC seen for the first time: bind it by its mid header extension."""
         try:
@@ -195,8 +232,9 @@ class Ingress:
         except ValueError:
             return None
         inbound = self.by_mid.get(view.mid) if view.mid is not None else None
-        if inbound is None:
-            return None
+        if inbound is None or view.mid is None or not self._adopt(view.mid, view.ssrc):
+            self._refuse(view.ssrc)
+            return None  # unknown, or over its section's cap
         if view.payload_type == inbound.payload_type:
             self._add_stream(inbound, view.ssrc)
         elif view.payload_type != inbound.rtx_payload_type:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 import time
 from pathlib import Path
 
 import aiohttp
 from aiortc import RTCSessionDescription
+from aiortc import sdp as sdp_module
 
 from control.api import LINKS
 from control.app import SFU
@@ -207,3 +209,43 @@ async def test_ice_candidate_floods_get_an_error_and_nobody_stalls(server: Serve
         await answering.close()
         await ws.close()
         await asyncio.gather(a.leave(), b.leave(), return_exceptions=True)
+
+
+def rtp_with_mid(ssrc: int, seq: int, mid: str, ext_id: int, payload_type: int) -> bytes:
+    """An RTP packet carrying the mid header extension (RFC 8843), one-byte form."""
+    element = bytes([(ext_id << 4) | (len(mid) - 1)]) + mid.encode()
+    element += b"\x00" * (-len(element) % 4)
+    header = bytes([0x90, payload_type]) + struct.pack("!HII", seq & 0xFFFF, seq * 960, ssrc)
+    return header + b"\xbe\xde" + struct.pack("!H", len(element) // 4) + element + b"\xfc\xff\xfe"
+
+
+async def test_an_ssrc_churn_is_capped_and_nobody_stalls(server: Server, http: aiohttp.ClientSession) -> None:
+    token = await new_link(http, server)
+    a, b = await honest_pair(http, server, token)
+    vandal = Peer(http, server.url, token, "churn", 2, video=False)
+    try:
+        await vandal.join()
+        assert await wait_for(lambda: a.hears(vandal), 10)
+        assert vandal.publish_pc is not None
+        sender = vandal.publish_pc.getTransceivers()[0].sender
+        section = sdp_module.SessionDescription.parse(vandal.publish_pc.remoteDescription.sdp).media[0]
+        ext_id = next(e.id for e in section.rtp.headerExtensions if e.uri.endswith("sdes:mid"))
+        pt = section.rtp.codecs[0].payloadType
+        mid = str(vandal.publish_pc.getTransceivers()[0].mid)
+        before = rss_kib(server.proc.pid)
+        with MediaWatch([a, b]) as watch:
+            for i in range(20000):  # a fresh SSRC on every packet, all claiming the audio section
+                try:
+                    await sender.transport._send_rtp(rtp_with_mid(0x10000 + i, i, mid, ext_id, pt))
+                except Exception:
+                    pass
+                if i % 100 == 0:
+                    await asyncio.sleep(0.02)  # this process decodes the honest peers too
+            await asyncio.sleep(1)
+        growth = rss_kib(server.proc.pid) - before
+        print(f"SSRC churn: 20000 new SSRCs, server RSS +{growth} KiB, longest media gap {watch.longest:.2f} s ({watch.worst})")
+        assert growth < 4 * 1024, f"the server kept {growth} KiB for 20000 SSRCs"
+        assert watch.longest < 1.0, f"{watch.worst} stalled {watch.longest:.2f} s"
+        assert a.sees(b) and b.sees(a) and a.hears(vandal)  # and the vandal's own real stream goes on
+    finally:
+        await asyncio.gather(a.leave(), b.leave(), vandal.leave(), return_exceptions=True)
