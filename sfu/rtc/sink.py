@@ -53,6 +53,11 @@ class TransportSink:
         if srtp is None or pair is None or pair.protocol.transport is None:
             self._pair = None
             return False
+        if self.native is not None and not self.native.closed:
+            # already bound (aiortc never changes a nominated pair): the fast
+            # groups hold this native half, keep it
+            self._pair = pair
+            return True
         self.close()
         transport = pair.protocol.transport
         if self._use_native and self._bind_native(transport, pair.remote_addr, srtp):
