@@ -71,7 +71,7 @@ class Ingress:
         self.by_mid: dict[str, Inbound[TransportSink]] = {}
         self.kinds_by_id: dict[int, Ext] = {}
         self._hooked: set[int] = set()
-        self._started: set[int] = set()  # receivers whose receive() ran
+        self._started: dict[int, Inbound[TransportSink]] = {}  # receiver id -> its track
         self.feedback = TransportFeedback(random.getrandbits(32))
         self._sender_ssrc_known = False
         self._media: dict[Inbound[TransportSink], tuple[int, bool]] = {}  # clock rate, NACK negotiated
@@ -84,9 +84,10 @@ class Ingress:
             # aiortc's receive() is not called: it would start a decoder
             # thread and an RTCP task, and register the receiver for a
             # receive path that never runs here
-            if id(receiver) in self._started:
-                return  # aiortc calls receive() again on every renegotiation
-            self._started.add(id(receiver))
+            known = self._started.get(id(receiver))
+            if known is not None:  # aiortc calls receive() again on every renegotiation:
+                self._bind_encodings(known, parameters)  # same track, perhaps new SSRCs
+                return
             ext = kinds_by_id((e.id, e.uri) for e in parameters.headerExtensions)
             self.kinds_by_id.update(ext)
             media = [c for c in parameters.codecs if c.mimeType.lower() != f"{kind}/rtx"]
@@ -102,23 +103,31 @@ class Ingress:
                 TrackKey(self.participant_id, kind), media[0].payloadType, ext, rtx_payload_type=rtx_pt
             )
             self._media[inbound] = (media[0].clockRate, _nack_negotiated(media[0]))
+            self._started[id(receiver)] = inbound
             rtcp_ssrc = getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
             if not self._sender_ssrc_known and isinstance(rtcp_ssrc, int):
                 self.feedback.sender_ssrc = rtcp_ssrc  # the SSRC our PLIs come from too
                 self._sender_ssrc_known = True
-            mid = parameters.muxId or ""
-            if mid:
-                self.by_mid[mid] = inbound
-            for encoding in parameters.encodings:
-                if encoding.ssrc and self._adopt(mid, encoding.ssrc):
-                    self.by_ssrc[encoding.ssrc] = inbound
-                    self._add_stream(inbound, encoding.ssrc)
-                if encoding.rtx is not None and rtx_pt is not None and self._adopt(mid, encoding.rtx.ssrc):
-                    self.by_ssrc[encoding.rtx.ssrc] = inbound
+            if parameters.muxId:
+                self.by_mid[parameters.muxId] = inbound
+            self._bind_encodings(inbound, parameters)
             self.hook_transport(receiver.transport)
             self.on_inbound(inbound, receiver)
 
         receiver.receive = receive  # type: ignore[method-assign]
+
+    def _bind_encodings(self, inbound: Inbound[TransportSink], parameters: RTCRtpReceiveParameters) -> None:
+        """Route the signaled SSRCs (media, and RTX when negotiated) to
+        ``inbound``, within its section's SSRC cap."""
+        mid = parameters.muxId or ""
+        for encoding in parameters.encodings:
+            ssrc = encoding.ssrc
+            if ssrc and self.by_ssrc.get(ssrc) is not inbound and self._adopt(mid, ssrc):
+                self.by_ssrc[ssrc] = inbound
+                self._add_stream(inbound, ssrc)
+            rtx = encoding.rtx
+            if rtx is not None and inbound.rtx_payload_type is not None and self._adopt(mid, rtx.ssrc):
+                self.by_ssrc[rtx.ssrc] = inbound
 
     def _adopt(self, mid: str, ssrc: int) -> bool:
         """Count ``ssrc`` against its section's cap; False when over it."""
