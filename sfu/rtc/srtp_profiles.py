@@ -4,12 +4,14 @@ aiortc offers AEAD_AES_256_GCM, AEAD_AES_128_GCM, AES128_CM_SHA1_80, in that
 order. In DTLS-SRTP the server picks (OpenSSL: its own first profile the
 client also offers). The SFU is the DTLS server of the subscribe connections,
 which carry the fan-out (it offers ``actpass``; browsers and aiortc answer
-``active``), so there its order decides. Protecting a 1124-byte packet from C
-costs, per datagram with the sendto (``benchmarks/hotpath.py --profiles``):
-AES128_CM_SHA1_80 about 0.7 µs more than the GCM profiles, AES-128-GCM a
-little less than AES-256-GCM. Hence AES-128-GCM first; the other two stay
-offered, so every peer that worked before still does (Chromium, Firefox and
-aiortc all support the three). On publish connections the SFU is the DTLS
+``active``), so there its order decides. Protecting a 1124-byte packet
+(``benchmarks/hotpath.py --profiles``, benchmarks/README.md) costs about
+0.7 µs more with AES128_CM_SHA1_80 than with either GCM profile; AES-128-GCM
+and AES-256-GCM are the same within noise on this machine (AES-NI: the
+GHASH, not the AES rounds, dominates), and AES-128's 10 rounds against 14
+make it the cheaper one wherever the rounds do count. Hence AES-128-GCM
+first; the other two stay offered, so every peer that worked before still
+does (checked with Chromium, Firefox ESR and aiortc). On publish connections the SFU is the DTLS
 client and the browser chooses (Chromium prefers AES128_CM_SHA1_80 there).
 """
 
