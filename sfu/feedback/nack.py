@@ -7,9 +7,11 @@ then again every ``retry_interval`` until it arrives, is requested
 ``max_retries`` times without answer (given up one ``retry_interval``
 after its last request), or is older than ``max_age`` seconds (too late to
 be useful to anyone watching). State is bounded: at most ``max_missing``
-entries (the oldest are given up first), and a jump of MAX_DROPOUT or
-more (a restarted source, not loss) forgets everything instead of asking
-for thousands of packets.
+entries (the oldest are given up first); a gap of more than ``max_gap``
+packets is given up whole (a burst that long is not worth repairing
+packet by packet, and the work per arriving packet stays bounded); a
+jump of MAX_DROPOUT or more (a restarted source, not loss) forgets
+everything instead of asking for thousands of packets.
 
 Sequence numbers are extended internally (wraps counted), so a long-lived
 stream never confuses an old entry with a new one. Time ``now`` is in
@@ -35,6 +37,7 @@ class _Missing:
 class NackGenerator:
     __slots__ = (
         "max_missing",
+        "max_gap",
         "max_retries",
         "retry_interval",
         "reorder_delay",
@@ -50,6 +53,7 @@ class NackGenerator:
         self,
         *,
         max_missing: int = 256,
+        max_gap: int = 128,
         max_retries: int = 5,
         retry_interval: float = 0.1,
         reorder_delay: float = 0.01,
@@ -57,6 +61,8 @@ class NackGenerator:
     ) -> None:
         if max_missing < 1:
             raise ValueError(f"max_missing must be >= 1, got {max_missing}")
+        if max_gap < 1:
+            raise ValueError(f"max_gap must be >= 1, got {max_gap}")
         if max_retries < 1:
             raise ValueError(f"max_retries must be >= 1, got {max_retries}")
         if retry_interval <= 0 or max_age <= 0 or reorder_delay < 0:
@@ -65,6 +71,7 @@ class NackGenerator:
                 f"{retry_interval}, {max_age}, {reorder_delay}"
             )
         self.max_missing = max_missing
+        self.max_gap = max_gap
         self.max_retries = max_retries
         self.retry_interval = retry_interval
         self.reorder_delay = reorder_delay
@@ -97,10 +104,11 @@ class NackGenerator:
             self.missing.clear()
             self.highest = ext
             return False
-        first = max(self.highest + 1, ext - self.max_missing)
-        self.gave_up += first - (self.highest + 1)  # more than we keep: the oldest go
-        for missing in range(first, ext):
-            self.missing[missing] = _Missing(now)
+        if gap - 1 > self.max_gap:
+            self.gave_up += gap - 1
+        else:
+            for missing in range(self.highest + 1, ext):
+                self.missing[missing] = _Missing(now)
         self.highest = ext
         while len(self.missing) > self.max_missing:
             del self.missing[next(iter(self.missing))]

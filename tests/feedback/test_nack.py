@@ -43,13 +43,16 @@ def test_a_retransmission_stops_the_requests() -> None:
 
 
 def test_state_is_bounded_and_a_restart_is_not_loss() -> None:
-    nack = NackGenerator(max_missing=100)
+    nack = NackGenerator(max_missing=100, max_gap=60)
     nack.on_packet(0, 0.0)
-    nack.on_packet(1000, 0.0)  # 999 missing, only the newest 100 kept
-    assert len(nack.missing) == 100 and nack.gave_up == 899
-    assert nack.due(0.02, limit=64) == list(range(900, 964))
-    nack.on_packet(30000, 0.1)  # a jump beyond MAX_DROPOUT: a new start, not 29000 losses
+    nack.on_packet(1000, 0.0)  # a gap of 999: given up whole
     assert not nack.missing and nack.gave_up == 999
+    for start in (1000, 1061, 1122):
+        nack.on_packet(start + 61, 0.0)  # gaps of 60: requested, the oldest beyond 100 given up
+    assert len(nack.missing) == 100 and nack.gave_up == 999 + 80
+    assert nack.due(0.02, limit=64) == [s & 0xFFFF for s in sorted(nack.missing)][:64]
+    nack.on_packet(30000, 0.1)  # a jump beyond MAX_DROPOUT: a new start, not 29000 losses
+    assert not nack.missing and nack.gave_up == 999 + 180
 
 
 def test_seeded_loss_every_missing_packet_is_asked_for_and_repaired_ones_no_more() -> None:
@@ -81,6 +84,8 @@ def test_seeded_loss_every_missing_packet_is_asked_for_and_repaired_ones_no_more
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="max_missing"):
         NackGenerator(max_missing=0)
+    with pytest.raises(ValueError, match="max_gap"):
+        NackGenerator(max_gap=0)
     with pytest.raises(ValueError, match="retry_interval"):
         NackGenerator(retry_interval=0)
     with pytest.raises(ValueError, match="16-bit"):
