@@ -358,3 +358,17 @@ def test_the_documented_patterns_are_exactly_what_the_server_refuses() -> None:
                 disagreements.append(("title", hex(cp), value))
     assert not disagreements, disagreements[:20]
     assert not accepted("\ud800", "name", 1) and not accepted("a\udfff", "title", 0)
+
+
+def test_page_csp_follows_the_ws_base_and_a_shared_store() -> None:
+    from control.config import Config
+    from control.headers import page_csp
+
+    def connect_src(config: Config) -> str:
+        return next(d for d in page_csp(config).split("; ") if d.startswith("connect-src"))
+
+    assert connect_src(Config(public_url="https://calls.example.org")) == "connect-src 'self' wss://calls.example.org"
+    assert connect_src(Config(host="::1", port=9000)) == "connect-src 'self' ws://[::1]:9000"
+    # several nodes: a join may hand out another node's ws_url (its own --public-url)
+    shared = Config(public_url="https://a.example.org", store="redis://127.0.0.1:6379/0")
+    assert connect_src(shared) == "connect-src 'self' wss://a.example.org wss:"
