@@ -15,7 +15,7 @@ from control.clock import Clock, SystemClock
 from control.config import Config
 from control.errors import ApiError, json_errors
 from control.headers import add_security_headers
-from control.links import LinkService
+from control.links import NODE_TTL, LinkService
 from control.store.base import LinkStore
 from sfu.node import SfuNode
 
@@ -28,7 +28,7 @@ def open_store(config: Config) -> LinkStore:
     if config.store and config.store.startswith(("redis://", "rediss://", "unix://")):
         from control.store.redis import RedisStore
 
-        return RedisStore.from_url(config.store)
+        return RedisStore.from_url(config.store, node_id=config.node_id, default_node_id=config.default_node_id)
     if config.store and not config.store.startswith("sqlite"):
         raise ValueError(f"--store must be redis://host:port/db or sqlite, not {config.store!r}")
     from control.store.sqlite import SqliteStore
@@ -46,6 +46,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_store = store if store is not None else open_store(config)
         await the_store.clear_seats()
+        await the_store.heartbeat(NODE_TTL)  # alive before the first seat is redeemed through it
         service = LinkService(config, the_store, clock or SystemClock())
         node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host)
         service.media = node
@@ -53,7 +54,7 @@ def create_app(
         app[SFU] = node
         loop = asyncio.get_running_loop()
         background = [
-            loop.create_task(service.follow_revocations()),
+            loop.create_task(service.follow_revocations(lambda: node.calls.keys())),
             loop.create_task(service.keep_calls(lambda: node.calls.keys())),
         ]
         yield

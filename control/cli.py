@@ -56,6 +56,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tls-key", type=Path, default=_env_default("tls-key", None, Path), help="private key (PEM) for --tls-cert")
     p.add_argument("--rate-limit", type=int, default=_env_default("rate-limit", 30, int), help="joins and link creations per minute per address, loopback exempt; 0 turns it off (default 30)")
     p.add_argument("--forwarding", default=_env_default("forwarding", None), help="native (default: the C fan-out, when it was built) or python (the pure-Python path)")
+    p.add_argument("--node-id", default=_env_default("node-id", None), help="this node's name in a shared (Redis) store, stable across restarts so that a restarted node frees the seats it held (default HOSTNAME:PORT)")
     p.add_argument("--log-level", default=_env_default("log-level", "info"), help="debug, info, warning (default info)")
     p.set_defaults(func=_serve)
 
@@ -118,6 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
             tls_key=args.tls_key,
             rate_limit=args.rate_limit,
             turn_secret=turn_secret,
+            node_id=args.node_id or None,
         )
     except ValueError as exc:
         print(f"callsfu: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class Config:
     tls_key: Path | None = None
     ticket_ttl: float = TICKET_TTL
     rate_limit: int = 30  # joins and link creations per minute per non-loopback address; 0: off
+    node_id: str | None = None  # this node's name in a shared store; default: host name and port
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_participants <= MAX_PARTICIPANTS_LIMIT:
@@ -34,10 +36,17 @@ class Config:
                 f"--max-participants must be between 1 and {MAX_PARTICIPANTS_LIMIT},"
                 f" not {self.max_participants}"
             )
+        if self.node_id is not None and not (0 < len(self.node_id) <= 100 and self.node_id.isprintable() and " " not in self.node_id):
+            raise ValueError(f"--node-id must be 1 to 100 printable characters without spaces, not {self.node_id!r}")
         if self.link_ttl < 1:
             raise ValueError(f"--link-ttl must be a positive number of seconds, not {self.link_ttl}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together: give both or neither")
+
+    @property
+    def default_node_id(self) -> str:
+        """Stable across restarts of the same node: ``HOSTNAME:PORT``."""
+        return f"{socket.gethostname()}:{self.port}"
 
     @property
     def base_url(self) -> str:

@@ -4,6 +4,7 @@ tickets through."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol
@@ -16,8 +17,13 @@ from control.tokens import looks_like_token, new_token, token_hash
 from sfu.admission import Admission, CallType
 
 
+log = logging.getLogger("callsfu")
+
 CALL_CLAIM_TTL = 20.0  # seconds a node holds a call it hosts without renewing
-CALL_CLAIM_RENEW = 5.0
+CALL_CLAIM_RENEW = 5.0  # also how often a node heart-beats and re-checks its calls' links
+NODE_TTL = 30.0  # a node silent this long is dead: the seats held through it are freed
+BACKOFF_MIN = 0.2  # seconds before following revocations again after the store failed
+BACKOFF_MAX = 5.0
 
 
 class CallEnder(Protocol):
@@ -93,18 +99,77 @@ class LinkService:
         await self.store.announce_revoked(link.token_hash)
 
     async def keep_calls(self, hosted: Callable[[], Iterable[str]]) -> None:
-        """Renew this node's claim on the calls it hosts, so that joins through
-        any node are sent here (several nodes sharing a Redis store)."""
+        """Every few seconds: heart-beat (and free the seats of dead nodes),
+        renew this node's claim on the calls it hosts (so that joins through
+        any node are sent here), and end those whose link was revoked. Survives
+        the store going away: after an outage, links past their expiry end
+        their calls too (their revocation or expiry may have gone unheard)."""
+        outage = False
         while True:
             await asyncio.sleep(CALL_CLAIM_RENEW)
-            for call_id in list(hosted()):
-                await self.store.claim_call(call_id, self.config.ws_base_url, CALL_CLAIM_TTL)
+            try:
+                released = await self.store.heartbeat(NODE_TTL)
+                if released:
+                    log.info("freed %d seats held through nodes that stopped heart-beating", released)
+                for call_id in list(hosted()):
+                    await self.store.claim_call(call_id, self.config.ws_base_url, CALL_CLAIM_TTL)
+                await self.recheck_calls(hosted, after_outage=outage)
+                if outage:
+                    log.info("the store is back; hosted calls re-checked")
+                outage = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not outage:
+                    log.warning("the store failed (%s); retrying every %.0f s", type(exc).__name__, CALL_CLAIM_RENEW)
+                outage = True
 
-    async def follow_revocations(self) -> None:
-        """End, on this node, the calls of links revoked through other nodes."""
-        async for revoked in self.store.revocations():
-            if self.media is not None:
-                await self.media.end_call(revoked, "link_revoked")
+    async def recheck_calls(self, hosted: Callable[[], Iterable[str]], after_outage: bool) -> None:
+        """End the hosted calls whose link was revoked (a revocation this node
+        may not have heard of); ``after_outage``: expired ones too."""
+        if self.media is None:
+            return
+        for call_id in list(hosted()):
+            link = await self.store.get_link(call_id)
+            if link is None:
+                continue  # a store that lost its data: nothing to go by
+            if link.revoked_at is not None:
+                await self.media.end_call(call_id, "link_revoked")
+            elif after_outage and self.clock.now() >= link.expires_at:
+                await self.media.end_call(call_id, "link_expired")
+
+    async def follow_revocations(self, hosted: Callable[[], Iterable[str]] = tuple) -> None:
+        """End, on this node, the calls of links revoked through other nodes.
+        Reconnects with backoff when the store fails, then re-checks every
+        hosted call (revocations announced meanwhile were not heard)."""
+        delay = BACKOFF_MIN
+        failed = False
+        while True:
+            try:
+                stream = self.store.revocations()
+                if failed:
+                    recheck = asyncio.ensure_future(self._recheck_soon(hosted))
+                async for revoked in stream:
+                    delay = BACKOFF_MIN
+                    if self.media is not None:
+                        await self.media.end_call(revoked, "link_revoked")
+                return  # the store ended the stream (closing)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failed:
+                    log.warning("following revocations failed (%s); reconnecting", type(exc).__name__)
+                failed = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _recheck_soon(self, hosted: Callable[[], Iterable[str]]) -> None:
+        """Once the subscription is back (it takes a round trip), re-check."""
+        await asyncio.sleep(BACKOFF_MIN)
+        try:
+            await self.recheck_calls(hosted, after_outage=True)
+        except Exception as exc:  # the store failed again: the next reconnect re-checks
+            log.debug("re-check after reconnecting failed: %r", exc)
 
     async def join(self, link: LinkRecord, name: str) -> JoinGrant:
         """Hold a seat in ``link``'s call (found live by :meth:`find`)."""

@@ -65,6 +65,10 @@ class LinkStore(Protocol):
         """The node hosting this call's media: ``node`` if nobody holds the call
         (or ``node`` already does: the claim is then renewed for ``ttl`` s)."""
 
+    async def heartbeat(self, ttl: float) -> int:
+        """This node is alive for ``ttl`` more seconds; the seats held through
+        nodes that stopped heart-beating are released. Returns how many."""
+
     async def announce_revoked(self, token_hash: str) -> None:
         """Tell every node sharing this store that a link was revoked."""
 

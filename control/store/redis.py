@@ -15,6 +15,8 @@ race. Only hashes of tokens and tickets are stored. Keys (``P`` is the prefix,
     P node:{node_id}        set    participants connected through that node
     P host:{token_hash}     string the WebSocket base URL of the node hosting
                                    the call's media (expires unless renewed)
+    P nodes                 set    node ids that have held seats
+    P alive:{node_id}       string present while that node heart-beats
 
 Times are the ``now`` the caller passes, never Redis's clock. Unused tickets
 and their pending sets also carry a Redis TTL (their lifetime plus a minute),
@@ -22,10 +24,12 @@ only so that abandoned ones do not pile up.
 
 Several nodes share one Redis, so a node starting must not forget seats held
 through the others: :meth:`RedisStore.clear_seats` drops expired unused
-tickets and the seats *connected through this node* only. Give each node a
-stable ``node_id`` (``--store redis://host:port/db?node_id=NAME``) so that a
-node restarting after a crash frees the seats it held; without one, each
-process makes up a new id, and seats it held when it died stay counted.
+tickets and the seats *connected through this node* only. Each node
+heart-beats (:meth:`RedisStore.heartbeat`); the seats of a node whose
+heartbeat lapsed (it crashed and did not come back) are released by the
+next node to heart-beat. The server gives each node a stable id (host name
+and port, or ``--node-id``), so a node restarting after a crash also frees
+the seats it held at once.
 The scripts touch keys they compute, so this targets one Redis server (or a
 primary with replicas), not Redis Cluster.
 """
@@ -124,6 +128,7 @@ redis.call('ZREM', pending, pid)
 redis.call('DEL', KEYS[1])
 redis.call('SADD', P .. 'connected:' .. f[1], pid)
 redis.call('SADD', P .. 'node:' .. ARGV[3], pid)
+redis.call('SADD', P .. 'nodes', ARGV[3])
 redis.call('HDEL', seat, 'ticket_hash')
 redis.call('HSET', seat, 'node', ARGV[3])
 redis.call('PERSIST', seat)
@@ -138,6 +143,22 @@ _CLEAR_NODE = """
 local n = 0
 for _, pid in ipairs(redis.call('SMEMBERS', KEYS[1])) do n = n + release(pid) end
 redis.call('DEL', KEYS[1])
+return n
+"""
+
+# ARGV: prefix, node, ttl_ms -> seats released from nodes no longer alive.
+_HEARTBEAT = """
+redis.call('SET', P .. 'alive:' .. ARGV[2], '1', 'PX', ARGV[3])
+redis.call('SADD', P .. 'nodes', ARGV[2])
+local n = 0
+for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+  if redis.call('EXISTS', P .. 'alive:' .. node) == 0 then
+    local held = P .. 'node:' .. node
+    for _, pid in ipairs(redis.call('SMEMBERS', held)) do n = n + release(pid) end
+    redis.call('DEL', held)
+    redis.call('SREM', P .. 'nodes', node)
+  end
+end
 return n
 """
 
@@ -162,7 +183,7 @@ class RedisStore:
     ) -> None:
         """``client`` must decode responses (``decode_responses=True``)."""
         self.redis = client
-        self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"  # the server passes a stable one
         self.prefix = prefix
         script = client.register_script
         self._create = script(_CREATE)
@@ -173,16 +194,20 @@ class RedisStore:
         self._clear_node = script(_PRELUDE + _CLEAR_NODE)
         self._drop_expired = script(_PRELUDE + _DROP_EXPIRED)
         self._claim_call = script(_CLAIM_CALL)
+        self._heartbeat = script(_PRELUDE + _HEARTBEAT)
 
     @classmethod
-    def from_url(cls, url: str, node_id: str | None = None) -> RedisStore:
-        """``redis://host:port/db``; ``?node_id=NAME`` names this node (see above)."""
+    def from_url(cls, url: str, node_id: str | None = None, default_node_id: str | None = None) -> RedisStore:
+        """``redis://host:port/db``. This node's id: ``node_id`` (``--node-id``),
+        else ``?node_id=NAME`` in the URL, else ``default_node_id``."""
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         named = [v for k, v in query if k == "node_id" and v]
         rest = urlencode([(k, v) for k, v in query if k != "node_id"])
-        client = aioredis.from_url(urlunsplit(parts._replace(query=rest)), decode_responses=True)
-        return cls(client, node_id=node_id or (named[-1] if named else None))
+        client = aioredis.from_url(
+            urlunsplit(parts._replace(query=rest)), decode_responses=True, socket_connect_timeout=2.0
+        )
+        return cls(client, node_id=node_id or (named[-1] if named else None) or default_node_id)
 
     def _key(self, kind: str, ident: str) -> str:
         return f"{self.prefix}{kind}:{ident}"
@@ -274,6 +299,10 @@ class RedisStore:
         seconds, renewed by that node while the call goes on."""
         holder: Any = await self._claim_call(keys=[self._key("host", token_hash)], args=[node, str(int(ttl * 1000))])
         return str(holder)
+
+    async def heartbeat(self, ttl: float) -> int:
+        released: Any = await self._heartbeat(args=[self.prefix, self.node_id, str(int(ttl * 1000))])
+        return int(released)
 
     async def announce_revoked(self, token_hash: str) -> None:
         await self.redis.publish(self.prefix + "revoked", token_hash)

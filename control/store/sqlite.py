@@ -139,6 +139,10 @@ class SqliteStore:
         """One node hosts every call."""
         return node
 
+    async def heartbeat(self, ttl: float) -> int:
+        """One node, alive while it runs: nobody else's seats to reclaim."""
+        return 0
+
     async def announce_revoked(self, token_hash: str) -> None:
         """One node: the revoking node ends its call itself; nobody else to tell."""
 
