@@ -37,8 +37,9 @@ MAX_LEN = {"sdp_check": 16384, "signaling": 16384}
 class Tally:
     """Counts cases and crashes of one target; a crash is keyed by type and place."""
 
-    def __init__(self, name: str, cases: int, out: Path | None = None) -> None:
+    def __init__(self, name: str, cases: int, out: Path | None = None, progress: Any = None) -> None:
         self.name, self.cases, self.out = name, cases, out
+        self.progress = progress or sys.stderr
         self.count = 0
         self.kinds: dict[str, int] = {}
         self.examples: dict[str, str] = {}
@@ -59,7 +60,7 @@ class Tally:
         if self.count % 5000 == 0 or self.count == self.cases:
             rate = self.count / (time.perf_counter() - self.started)
             print(f"\r  {self.name}: {self.count}/{self.cases} cases, {sum(self.kinds.values())} crashes, "
-                  f"{rate:.0f}/s ", end="", file=sys.stderr, flush=True)  # fmt: skip
+                  f"{rate:.0f}/s ", end="", file=self.progress, flush=True)  # fmt: skip
             self.save()
 
     def result(self) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def hypothesis_target(name: str, cases: int, rng_seed: int) -> dict[str, Any]:
     return tally.result()
 
 
-def atheris_child(name: str, cases: int, rng_seed: int, out: Path) -> None:
+def atheris_child(name: str, cases: int, rng_seed: int, out: Path, corpus: Path | None) -> None:
     """Inside the subprocess: instrument, seed a corpus, run libFuzzer for ``cases`` runs."""
     import atheris
 
@@ -112,8 +113,10 @@ def atheris_child(name: str, cases: int, rng_seed: int, out: Path) -> None:
 
     target = next(t for t in TARGETS if t.name == name)
     decode = DECODERS[name]
-    tally = Tally(name, cases, out)
-    corpus = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
+    tally = Tally(name, cases, out, progress=sys.stdout)  # libFuzzer has stderr
+    if corpus is None:
+        corpus = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
+    corpus.mkdir(parents=True, exist_ok=True)
     for i, data in enumerate(seeds(name)):
         (corpus / f"seed{i}").write_bytes(data)
     tally.started = time.perf_counter()
@@ -132,13 +135,12 @@ def atheris_target(name: str, cases: int, rng_seed: int) -> dict[str, Any]:
         out, log = Path(tmp) / "result.json", Path(tmp) / "libfuzzer.log"
         with log.open("w") as err:
             cmd = [sys.executable, "-m", "benchmarks.fuzz", "--child", name, "--cases", str(cases),
-                   "--seed", str(rng_seed), "--out", str(out)]  # fmt: skip
-            proc = subprocess.run(cmd, stdout=err, stderr=err, cwd=Path(__file__).resolve().parent.parent)
+                   "--seed", str(rng_seed), "--out", str(out), "--corpus", str(Path(tmp) / "corpus")]  # fmt: skip
+            # the child's progress line to our stderr, libFuzzer's own output to the log
+            proc = subprocess.run(cmd, stdout=sys.stderr, stderr=err, cwd=Path(__file__).resolve().parent.parent)
+        print(file=sys.stderr)
         result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {
             "target": name, "cases": 0, "crashes": 0, "seconds": 0.0, "kinds": {}, "examples": {}}  # fmt: skip
-        progress = [line for line in log.read_text(errors="replace").split("\r") if line.strip().startswith(name)]
-        if progress:
-            print(progress[-1].strip(), file=sys.stderr)
         if proc.returncode != 0 and result["cases"] < cases:
             key = f"fuzzer stopped (exit {proc.returncode})"
             result["kinds"][key] = 1
@@ -155,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=["atheris", "hypothesis"], default=None)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        atheris_child(args.child, args.cases, args.seed, args.out)
+        atheris_child(args.child, args.cases, args.seed, args.out, args.corpus)
         return 0
     engine = args.engine
     if engine is None:
