@@ -261,7 +261,8 @@ class Forwarder(Generic[S]):
         burst = max(PACE_BURST, rate * 2 * PACE_INTERVAL)
         lane = outlet.lane
         if lane is None:
-            lane = outlet.lane = Lane(outlet, TokenBucket(rate, burst, now))
+            # the subscriber's connection (its sink) is what overflows: its lanes share a cap too
+            lane = outlet.lane = Lane(outlet, TokenBucket(rate, burst, now), group=outlet.sink)
         else:
             lane.bucket.configure(rate, burst, now)
         return lane

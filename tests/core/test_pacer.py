@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from sfu.core.pacer import MAX_LANE_PACKETS, MAX_PACED_BYTES, PACE_INTERVAL, Lane, Pacer, TokenBucket
+from sfu.core.pacer import (
+    CONNECTION_BURST,
+    CONNECTION_RATE,
+    MAX_LANE_PACKETS,
+    MAX_PACED_BYTES,
+    PACE_INTERVAL,
+    Lane,
+    Pacer,
+    TokenBucket,
+)
 
 
 def test_bucket_starts_full_refills_at_its_rate_and_caps_at_its_burst() -> None:
@@ -124,3 +133,26 @@ def test_a_lane_is_bounded_in_paced_bytes_and_in_packets() -> None:
     assert lane.dropped == 1 + queued + 10
     out, drained = pacer.release(0.0)
     assert [p for owner, p in out if owner == "sub"] == live[-MAX_LANE_PACKETS:] and lane in drained
+
+
+def test_lanes_of_one_connection_share_its_burst_and_rate() -> None:
+    pacer: Pacer[str] = Pacer()
+    own_rate, own_burst = 2_000_000.0, 16_384.0  # each lane alone would send 16 KiB at once
+    one = [Lane(f"a{i}", TokenBucket(own_rate, own_burst, 0.0), group="connection A") for i in range(7)]
+    other = Lane("b", TokenBucket(own_rate, own_burst, 0.0), group="connection B")
+    packets = {lane.owner: [bytes(1000)] * 100 for lane in [*one, other]}
+    at_once = {lane.owner: sum(1000 for p in packets[lane.owner] if pacer.offer(lane, p, 0.0)) for lane in [*one, other]}
+    assert sum(at_once[lane.owner] for lane in one) <= CONNECTION_BURST  # seven replays: one burst
+    assert at_once["b"] == 16_000  # another connection is not held back by A
+    timeline = released_over_time(pacer, 0.0, 10.0)
+    sent_a = sum(at_once[lane.owner] for lane in one)
+    for at, owner, packet in timeline:
+        if owner.startswith("a"):
+            sent_a += len(packet)
+            assert sent_a <= CONNECTION_BURST + CONNECTION_RATE * at + 1e-6
+    assert sent_a == 7 * 100 * 1000 and pacer.busy == 0
+    assert pacer.connections <= 2  # kept only while needed...
+    for i in range(200):  # ...and idle ones are forgotten
+        lane = Lane("x", TokenBucket(own_rate, own_burst, 20.0 + i), group=f"connection {i}")
+        assert pacer.offer(lane, bytes(1000), 20.0 + i)
+    assert pacer.connections <= 16 + 2
