@@ -337,7 +337,13 @@ class Forwarder(Generic[S]):
         if inbound is None:
             return
         group = inbound.group
-        want = group is not None and outlet.rewriter is not None and not outlet.waiting_keyframe and not outlet.held
+        want = (
+            group is not None
+            and outlet.rewriter is not None
+            and not outlet.waiting_keyframe
+            and not outlet.held
+            and outlet.paced is None  # (a `release` during a backlog must not let live packets overtake it)
+        )
         if want and not outlet.fast:
             assert group is not None
             outlet.fast = group.add(outlet.rewriter, outlet.sink)

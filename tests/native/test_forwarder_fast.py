@@ -165,3 +165,25 @@ def test_a_paced_replay_keeps_the_outlet_out_of_the_group_until_it_drains() -> N
     finally:
         receiver.close()
         sender.close()
+
+
+def test_releasing_a_hold_during_a_backlog_does_not_let_live_packets_overtake_it() -> None:
+    from sfu.rtc.fanout import NativeGroup
+    from tests.routing.test_pacing import video_packet
+
+    sender = udp_socket()
+    receiver = Receiver(sender)
+    try:
+        fwd: Forwarder[Any] = Forwarder(NativeGroup)
+        inbound: Inbound[Any] = Inbound(TrackKey("pub", "video"), VP8, KINDS)
+        for seq in range(300):
+            fwd.on_rtp(inbound, video_packet(seq, keyframe=seq == 0), 0x1234)
+        late = Outlet("video", receiver)
+        fwd.attach(late, inbound, 10.0)
+        fwd.ready(late, native.Rewriter(ssrc=7, payload_type=97, ext_ids=SUB_IDS, mid="1"), 10.0)
+        assert late.paced is not None
+        fwd.release(late)  # someone else's hold released: the backlog still decides
+        assert not late.fast and late.paced is not None
+    finally:
+        receiver.close()
+        sender.close()
