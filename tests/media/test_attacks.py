@@ -17,6 +17,7 @@ from aiortc import sdp as sdp_module
 
 from control.api import LINKS
 from control.app import SFU
+from sfu.session import OUTBOX_LIMIT
 from tests.helpers import running_server
 
 from tests.media.attacker import (
@@ -249,3 +250,40 @@ async def test_an_ssrc_churn_is_capped_and_nobody_stalls(server: Server, http: a
         assert a.sees(b) and b.sees(a) and a.hears(vandal)  # and the vandal's own real stream goes on
     finally:
         await asyncio.gather(a.leave(), b.leave(), vandal.leave(), return_exceptions=True)
+
+
+async def test_a_client_that_lets_messages_pile_up_is_dropped(tmp_path: Path) -> None:
+    """What the server queues towards a client that does not read is bounded:
+    past OUTBOX_LIMIT bytes the client is dropped and leaves the call."""
+    readers: list[asyncio.Task[None]] = []
+    async with running_server(tmp_path) as (client, _):
+        token = (await (await client.post("/api/links", json={"type": "video"})).json())["token"]
+        grant = await (await client.post(f"/api/links/{token}/join", json={"name": "honest"})).json()
+        ws = await client.session.ws_connect(grant["ws_url"])
+        heard: list[dict[str, object]] = []
+        readers.append(asyncio.get_running_loop().create_task(keep_reading(ws, heard)))
+        grant = await (await client.post(f"/api/links/{token}/join", json={"name": "stuck"})).json()
+        attacker = await asyncio.get_running_loop().run_in_executor(None, RawClient, grant["ws_url"])
+        try:
+            call = next(iter(client.app[SFU].calls.values()))
+            assert await wait_for(lambda: grant["participant_id"] in call.sessions, 5)
+            stuck = call.sessions[grant["participant_id"]]
+            stuck.ws._req.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # type: ignore[union-attr]
+            offer = publish_message(await publish_offer())
+            roster = [{"mid": str(i), "participant_id": "p_" + "0" * 16, "kind": "video"} for i in range(200)]
+            started = time.monotonic()
+            # valid messages (within budget) keep it alive; it never reads
+            while grant["participant_id"] in call.sessions and time.monotonic() - started < 10:
+                attacker.send(offer)
+                for _ in range(10):  # ~100 kB of snapshots a round, as a busy call would send
+                    stuck.send({"type": "tracks", "tracks": roster})
+                await asyncio.sleep(0.5)
+            assert grant["participant_id"] not in call.sessions, "a client letting megabytes pile up was kept"
+            assert await wait_for(lambda: {"type": "participant_left", "participant_id": grant["participant_id"]} in heard, 5)
+            assert stuck._queued <= OUTBOX_LIMIT
+            assert not ws.closed
+        finally:
+            attacker.close()
+            for task in readers:
+                task.cancel()
+            await ws.close()
