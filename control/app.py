@@ -48,7 +48,9 @@ def create_app(
         await the_store.clear_seats()
         await the_store.heartbeat(NODE_TTL)  # alive before the first seat is redeemed through it
         service = LinkService(config, the_store, clock or SystemClock())
-        node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host)
+        node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host, udp_port=config.udp_port)
+        udp_port = await node.start()
+        print(f"callsfu media (ICE/DTLS/SRTP) on UDP port {udp_port}", flush=True)
         service.media = node
         app[LINKS] = service
         app[SFU] = node

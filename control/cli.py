@@ -46,6 +46,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--link-ttl", type=int, default=_env_default("link-ttl", DEFAULT_LINK_TTL, int), help="seconds a new link stays valid (default 7776000, 90 days)")
     p.add_argument("--max-participants", type=int, default=_env_default("max-participants", MAX_PARTICIPANTS_LIMIT, int), help="per call, 1 to 32 (default 32)")
     p.add_argument("--ice-host", action="append", default=None, help="address offered as an ICE host candidate; repeatable (default: every interface but loopback). --ice-host 127.0.0.1 makes loopback work")
+    p.add_argument("--udp-port", type=int, default=_env_default("udp-port", 0, int), help="the one UDP port of the SFU for all its ICE/DTLS/SRTP, on every --ice-host address (default 0: a free port, chosen at start and printed)")
     p.add_argument("--ice-server", action="append", default=None, help="a STUN/TURN URL handed to clients in ice_servers; repeatable")
     p.add_argument("--turn-secret", default=_env_default("turn-secret", None), help="the TURN server's shared secret (coturn static-auth-secret): each join gets time-limited credentials for the turn: URLs of --ice-server")
     p.add_argument("--turn-secret-file", type=Path, default=_env_default("turn-secret-file", None, Path), help="read --turn-secret from this file (keeps it out of ps; or set CALLSFU_TURN_SECRET)")
@@ -98,6 +99,29 @@ def _quiet_bad_requests(record: logging.LogRecord) -> bool:
     return logging.getLogger("callsfu").isEnabledFor(logging.INFO)
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Lift the soft RLIMIT_NOFILE to the hard limit; returns (before, after)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:  # Linux refuses more than fs.nr_open
+        try:
+            target = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            target = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            logging.getLogger("callsfu").warning("could not raise the open files limit from %d: %s", soft, exc)
+            return soft, soft
+        logging.getLogger("callsfu").info("open files limit raised from %d to %d", soft, target)
+        return soft, target
+    logging.getLogger("callsfu").info("open files limit: %d", soft)
+    return soft, soft
+
+
 def _serve(args: argparse.Namespace) -> int:
     ice_hosts = args.ice_host or _env_list("ice-host")
     ice_servers = args.ice_server or _env_list("ice-server")
@@ -113,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_participants=args.max_participants,
             ice_host=ice_hosts,
             ice_servers=ice_servers,
+            udp_port=args.udp_port,
             api_key=api_key,
             public_url=args.public_url,
             tls_cert=args.tls_cert,
@@ -136,6 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("callsfu").info("forwarding path: %s", fanout.describe())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(_quiet_bad_requests)
+    raise_open_files_limit()
     from aiohttp import web
 
     from control.app import create_app
@@ -147,15 +173,19 @@ def _serve(args: argparse.Namespace) -> int:
     import uvloop
 
     print(f"callsfu serving on {config.base_url}  (open it in a browser, or: callsfu link create --type video)", flush=True)
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        ssl_context=ssl_context,
-        print=None,
-        loop=uvloop.new_event_loop(),
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            ssl_context=ssl_context,
+            print=None,
+            loop=uvloop.new_event_loop(),
+            handle_signals=True,
+        )
+    except OSError as exc:  # a port taken, an address not on this machine
+        print(f"callsfu: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

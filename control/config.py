@@ -21,6 +21,7 @@ class Config:
     max_participants: int = MAX_PARTICIPANTS_LIMIT
     ice_host: list[str] = field(default_factory=list)
     ice_servers: list[str] = field(default_factory=list)  # STUN/TURN URLs handed to clients
+    udp_port: int = 0  # the SFU's one UDP port for all ICE/DTLS/SRTP; 0: a free one, chosen at start
     turn_secret: str | None = None  # coturn static-auth-secret: per-join TURN credentials
     api_key: str | None = None
     public_url: str | None = None
@@ -38,6 +39,8 @@ class Config:
             )
         if self.node_id is not None and not (0 < len(self.node_id) <= 100 and self.node_id.isprintable() and " " not in self.node_id):
             raise ValueError(f"--node-id must be 1 to 100 printable characters without spaces, not {self.node_id!r}")
+        if not 0 <= self.udp_port <= 65535:
+            raise ValueError(f"--udp-port must be between 0 and 65535, not {self.udp_port}")
         if self.link_ttl < 1:
             raise ValueError(f"--link-ttl must be a positive number of seconds, not {self.link_ttl}")
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from sfu.admission import Gatekeeper
 from sfu.call import Call
-from sfu.rtc import fingerprints, srtp_profiles
-from sfu.rtc.ice import use_host_addresses
+from sfu.rtc import fingerprints, mux, srtp_profiles
+from sfu.rtc.ice import host_addresses, use_host_addresses
 from sfu.session import CLOSE_TIMEOUT, Session
 from sfu.signaling.messages import MAX_MESSAGE
 
@@ -20,12 +20,26 @@ END_CALL_TIMEOUT = 5.0  # seconds ending a call waits for its sessions' (bounded
 
 
 class SfuNode:
-    def __init__(self, gatekeeper: Gatekeeper, ice_hosts: list[str]) -> None:
+    def __init__(self, gatekeeper: Gatekeeper, ice_hosts: list[str], udp_port: int = 0) -> None:
         self.gatekeeper = gatekeeper
         self.calls: dict[str, Call] = {}
+        self.ice_hosts = ice_hosts
+        self.udp_port = udp_port
+        self.mux: mux.UdpMux | None = None
         use_host_addresses(ice_hosts)
         fingerprints.install()
         srtp_profiles.install()
+
+    async def start(self) -> int:
+        """Open the UDP port all ICE/DTLS/SRTP of this node goes through; returns it."""
+        mux.install()
+        addresses = host_addresses(self.ice_hosts)
+        self.mux = await mux.UdpMux.open(addresses, self.udp_port)
+        if addresses:
+            log.info("SFU media on UDP port %d (%s)", self.mux.port, ", ".join(addresses))
+        else:
+            log.warning("no address to offer ICE host candidates on; pass --ice-host")
+        return self.mux.port
 
     async def handle_ws(self, request: web.Request, ticket: str) -> web.StreamResponse:
         admission = await self.gatekeeper.redeem(ticket)
@@ -69,6 +83,7 @@ class SfuNode:
             call.discharge(admission)
             await self.gatekeeper.release(admission)
 
+        mux.current_mux.set(self.mux)  # this request's task and what it starts use the node's port
         session = Session(admission, ws, call, release=release)
         try:
             await session.run()
@@ -101,3 +116,7 @@ class SfuNode:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.end_call(call_id, "server_shutdown") for call_id in list(self.calls)))
+        if self.mux is not None:
+            dropped = ", ".join(f"{k}={v}" for k, v in sorted(self.mux.dropped.items())) or "none"
+            log.info("UDP port %d closed; datagrams dropped: %s", self.mux.port, dropped)
+            self.mux.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import ssl
@@ -42,7 +43,10 @@ def http(method: str, url: str, body: dict[str, Any] | None = None, headers: dic
 class Server:
     """A real server process; ``wrapper`` replaces ``python -m control.cli``."""
 
-    def __init__(self, data_dir: Path, *extra: str, wrapper: list[str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *extra: str, wrapper: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        self.env = {**os.environ, **env} if env else None
         self.port = free_port()
         scheme = "https" if "--tls-cert" in extra else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -56,7 +60,7 @@ class Server:
 
     def start(self) -> None:
         """Start (or start again: same port, same store) and wait for /healthz."""
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

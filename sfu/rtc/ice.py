@@ -30,3 +30,10 @@ def use_host_addresses(addresses: list[str]) -> None:
         ]
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+def host_addresses(configured: list[str]) -> list[str]:
+    """The addresses host candidates are offered on: ``configured``, or aioice's own choice."""
+    if configured:
+        return [str(ipaddress.ip_address(a)) for a in configured]
+    return _original(True, True)

@@ -75,6 +75,55 @@ class ColourTrack(MediaStreamTrack):
         return frame
 
 
+_ENCODED_COLOURS: dict[tuple[tuple[int, int, int], int], list[bytes]] = {}
+
+
+def encoded_colour(rgb: tuple[int, int, int], fps: int) -> list[bytes]:
+    """One second of the solid colour in VP8, a keyframe first (so it loops), encoded once per process."""
+    key = (rgb, fps)
+    if key not in _ENCODED_COLOURS:
+        codec = av.CodecContext.create("libvpx", "w")
+        codec.width, codec.height, codec.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        codec.time_base, codec.framerate = fractions.Fraction(1, fps), fps
+        codec.bit_rate, codec.gop_size = 150_000, fps
+        codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+        img = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+        img[:, :] = rgb
+        packets: list[av.Packet] = []
+        for i in range(fps):
+            frame = VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            packets.extend(codec.encode(frame))
+        packets.extend(codec.encode(None))
+        assert len(packets) == fps and packets[0].is_keyframe
+        _ENCODED_COLOURS[key] = [bytes(p) for p in packets]
+    return _ENCODED_COLOURS[key]
+
+
+class EncodedColourTrack(MediaStreamTrack):
+    """The colour, VP8-encoded once and looped (a keyframe a second): aiortc sends it without encoding."""
+
+    kind = "video"
+
+    def __init__(self, rgb: tuple[int, int, int], fps: int) -> None:
+        super().__init__()
+        self.fps = fps
+        self.packets = encoded_colour(rgb, fps)
+        self._start: float | None = None
+        self._count = 0
+
+    async def recv(self) -> Packet:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._count += 1
+            await asyncio.sleep(max(0.0, self._start + self._count / self.fps - time.monotonic()))
+        packet = Packet(self.packets[self._count % len(self.packets)])
+        packet.pts = self._count * (90000 // self.fps)
+        packet.time_base = fractions.Fraction(1, 90000)
+        return packet
+
+
 class ToneTrack(MediaStreamTrack):
     kind = "audio"
     RATE = 48000
@@ -197,10 +246,11 @@ class Peer:
         self, http: aiohttp.ClientSession, base_url: str, token: str, name: str, index: int,
         *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
         drop_every: int = 0, relay_only: bool = False, textured: bool = False, receive_buffer: int = 0,
-        send_drop_every: int = 0, record_sequences: bool = False,
+        send_drop_every: int = 0, record_sequences: bool = False, video_fps: int = 15, encoded_video: bool = False,
     ) -> None:
         self.textured = textured
         self.receive_buffer = receive_buffer  # SO_RCVBUF of the subscribe sockets (0: the system's)
+        self.video_fps, self.encoded_video = video_fps, encoded_video
         self.drop_every = drop_every
         self.send_drop_every = send_drop_every  # lose every n-th new video packet before it leaves
         self.send_dropped = 0
@@ -258,7 +308,12 @@ class Peer:
             t = pc.addTransceiver(EncodedToneTrack(tone_of(self.index), self.audio_frame_ms), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
         if self.send_video:
-            t = pc.addTransceiver(ColourTrack(COLOURS[self.index % len(COLOURS)], textured=self.textured), direction="sendonly")
+            colour = COLOURS[self.index % len(COLOURS)]
+            if self.encoded_video:
+                track: MediaStreamTrack = EncodedColourTrack(colour, self.video_fps)
+            else:
+                track = ColourTrack(colour, self.video_fps, textured=self.textured)
+            t = pc.addTransceiver(track, direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")])
         await pc.setLocalDescription(await pc.createOffer())
         if self.send_drop_every and self.send_video:
@@ -486,7 +541,7 @@ class Peer:
     def mids_of(self, participant_id: str, kind: str) -> list[str]:
         return [mid for mid, (pid, k) in self.tracks.items() if pid == participant_id and k == kind]
 
-    def sees(self, other: Peer) -> bool:
+    def sees(self, other: Peer, window: float = 1.0) -> bool:
         """Decoded video in ``other``'s colour on the mid ``tracks`` says is theirs."""
         for mid in self.mids_of(other.participant_id, "video"):
             rec = self.received.get(mid)
@@ -494,7 +549,7 @@ class Peer:
                 rec
                 and rec.colour is not None
                 and nearest_colour(rec.colour) == other.index % len(COLOURS)
-                and rec.flowing(minimum=3)
+                and rec.flowing(window, minimum=3)
             ):
                 return True
         return False
