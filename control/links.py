@@ -44,6 +44,7 @@ class LinkService:
         self.store = store
         self.clock = clock
         self.media: CallEnder | None = None
+        self._recheck: asyncio.Future[None] | None = None
 
     def url(self, token: str) -> str:
         return f"{self.config.base_url}/call/{token}"
@@ -147,8 +148,8 @@ class LinkService:
         while True:
             try:
                 stream = self.store.revocations()
-                if failed:
-                    recheck = asyncio.ensure_future(self._recheck_soon(hosted))
+                if failed:  # (a reference kept, so the task is not collected mid-way)
+                    self._recheck = asyncio.ensure_future(self._recheck_soon(hosted))
                 async for revoked in stream:
                     delay = BACKOFF_MIN
                     if self.media is not None:
