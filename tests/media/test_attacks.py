@@ -287,3 +287,29 @@ async def test_a_client_that_lets_messages_pile_up_is_dropped(tmp_path: Path) ->
             for task in readers:
                 task.cancel()
             await ws.close()
+
+
+async def test_shutdown_does_not_wait_on_a_client_that_does_not_read(tmp_path: Path) -> None:
+    serving = running_server(tmp_path)
+    client, _ = await serving.__aenter__()
+    try:
+        token = (await (await client.post("/api/links", json={"type": "video"})).json())["token"]
+        grant = await (await client.post(f"/api/links/{token}/join", json={"name": "stuck"})).json()
+        attacker = await asyncio.get_running_loop().run_in_executor(None, RawClient, grant["ws_url"])
+        call = next(iter(client.app[SFU].calls.values()))
+        assert await wait_for(lambda: grant["participant_id"] in call.sessions, 5)
+        stuck = call.sessions[grant["participant_id"]]
+        transport = stuck.ws._req.transport  # type: ignore[union-attr]
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        offer = publish_message(await publish_offer())
+        for _ in range(30):
+            attacker.send(offer)
+            await asyncio.sleep(0.05)
+        assert await wait_for(lambda: transport.get_write_buffer_size() > 0, 5)
+    except BaseException:
+        await serving.__aexit__(None, None, None)
+        raise
+    started = time.monotonic()
+    await asyncio.wait_for(serving.__aexit__(None, None, None), 20)  # the app's cleanup ends every call
+    print(f"shutdown with a stuck client: {time.monotonic() - started:.2f} s")
+    attacker.close()
