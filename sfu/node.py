@@ -42,6 +42,9 @@ class SfuNode:
         return self.mux.port
 
     async def handle_ws(self, request: web.Request, ticket: str) -> web.StreamResponse:
+        # this request's task, and every task it starts (its call's, its
+        # session's), gathers ICE candidates on the node's one UDP port
+        mux.current_mux.set(self.mux)
         admission = await self.gatekeeper.redeem(ticket)
         if admission is None:
             return web.json_response(
@@ -83,7 +86,6 @@ class SfuNode:
             call.discharge(admission)
             await self.gatekeeper.release(admission)
 
-        mux.current_mux.set(self.mux)  # this request's task and what it starts use the node's port
         session = Session(admission, ws, call, release=release)
         try:
             await session.run()

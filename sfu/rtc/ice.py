@@ -34,6 +34,5 @@ def use_host_addresses(addresses: list[str]) -> None:
 
 def host_addresses(configured: list[str]) -> list[str]:
     """The addresses host candidates are offered on: ``configured``, or aioice's own choice."""
-    if configured:
-        return [str(ipaddress.ip_address(a)) for a in configured]
-    return _original(True, True)
+    chosen = [str(ipaddress.ip_address(a)) for a in configured] if configured else _original(True, True)
+    return list(dict.fromkeys(chosen))  # each once: one socket per address

@@ -355,7 +355,7 @@ class UdpMux:
     def attach(self, connection: Connection, component: int, addresses: list[str]) -> list[Candidate]:
         """Host candidates for ``connection`` on the shared sockets of ``addresses``."""
         candidates = []
-        for address in addresses:
+        for address in dict.fromkeys(addresses):
             host = self.hosts.get(address)
             if host is None:
                 continue  # an interface that appeared after start: not offered

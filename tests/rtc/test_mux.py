@@ -180,3 +180,19 @@ async def test_a_taken_port_is_a_precise_error() -> None:
             await UdpMux.open(["127.0.0.1"], port)
     with pytest.raises(ValueError, match="between 0 and 65535"):
         await UdpMux.open(["127.0.0.1"], 70000)
+
+
+async def test_an_address_given_twice_is_one_socket_and_one_candidate() -> None:
+    from sfu.rtc.ice import host_addresses
+
+    assert host_addresses(["127.0.0.1", "127.0.0.1"]) == ["127.0.0.1"]
+    mux.install()
+    m = await UdpMux.open(host_addresses(["127.0.0.1", "127.0.0.1"]), 0)
+    try:
+        conn = Connection(ice_controlling=False)
+        candidates = m.attach(conn, 1, ["127.0.0.1", "127.0.0.1"])
+        assert [(c.host, c.port) for c in candidates] == [("127.0.0.1", m.port)] and m.routes() == 1
+        await conn.close()
+        assert m.routes() == 0
+    finally:
+        m.close()
