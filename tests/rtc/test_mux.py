@@ -196,3 +196,70 @@ async def test_an_address_given_twice_is_one_socket_and_one_candidate() -> None:
         assert m.routes() == 0
     finally:
         m.close()
+
+
+async def test_srtp_is_decrypted_in_the_callback_and_handed_over_never_queued(udp_mux: UdpMux) -> None:
+    """Two real aiortc peers, the answering one on the mux: every RTP packet the
+    other sends reaches ``_callsfu_on_rtp`` in order, from the first (also what
+    came before our end of DTLS was up); none goes through aioice's queue or
+    aiortc's receive coroutine."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+    from aiortc.rtcconfiguration import RTCBundlePolicy
+
+    from tests.media.peer import COLOURS, EncodedColourTrack
+
+    def new_pc() -> RTCPeerConnection:
+        return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+    client, server = new_pc(), new_pc()
+    client.addTransceiver(EncodedColourTrack(COLOURS[0], 15), direction="sendonly")
+    sent: list[int] = []
+    client_dtls = client.getTransceivers()[0].sender.transport
+    original_send = client_dtls._send_rtp
+
+    async def send_rtp(data: bytes) -> None:
+        if not 191 < data[1] < 209:
+            sent.append(int.from_bytes(data[2:4], "big"))
+        await original_send(data)
+
+    client_dtls._send_rtp = send_rtp
+    await client.setLocalDescription(await client.createOffer())
+    await server.setRemoteDescription(client.localDescription)
+    dtls = server.getTransceivers()[0].receiver.transport
+    received: list[int] = []
+    slow_path: list[bytes] = []
+    queued: list[bytes] = []
+    dtls._callsfu_on_rtp = lambda data, arrival_ms: received.append(int.from_bytes(data[2:4], "big"))
+
+    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        slow_path.append(data)
+
+    dtls._handle_rtp_data = handle_rtp_data
+    connection = dtls.transport._connection
+    original_data_received = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        queued.append(data)
+        original_data_received(data, component)
+
+    connection.data_received = data_received
+    token = current_mux.set(udp_mux)
+    try:
+        await server.setLocalDescription(await server.createAnswer())
+    finally:
+        current_mux.reset(token)
+    assert {(c.ip, c.port) for c in server.getTransceivers()[0].receiver.transport.transport.iceGatherer.getLocalCandidates()} == {("127.0.0.1", udp_mux.port)}
+    await client.setRemoteDescription(server.localDescription)
+    for _ in range(300):
+        if len(received) >= 30:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        assert len(received) >= 30, (received, udp_mux.dropped)
+        assert received == sent[: len(received)]  # from the very first packet, in order
+        assert slow_path == [] and udp_mux.dropped["srtp_before_dtls"] == 0
+        assert queued and all(19 < d[0] < 64 for d in queued)  # only DTLS went to aioice's queue
+    finally:
+        await client.close()
+        await server.close()
+    assert udp_mux.routes() == 0
