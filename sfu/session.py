@@ -166,7 +166,15 @@ class Session:
         A socket torn down is noticed at once; this catches a client that
         vanished without a word (network gone, machine asleep)."""
         while not self.ws.closed:
+            slept_from = time.monotonic()
             await asyncio.sleep(PING_INTERVAL)
+            late = time.monotonic() - slept_from - PING_INTERVAL
+            if late > PING_INTERVAL / 2:
+                # the event loop itself stalled: the client's pongs may sit
+                # unread in our socket. That time is not the client's silence
+                # (else one stall of the node would drop everyone on it).
+                self._last_heard += late
+                continue
             if time.monotonic() - self._last_heard > SILENCE_LIMIT:
                 log.info("%s silent for %.0f s: gone", self.pid, SILENCE_LIMIT)
                 self.abort()
