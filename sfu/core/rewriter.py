@@ -21,7 +21,7 @@ from collections.abc import Callable
 from .extensions import Ext
 from .packet import RtpView
 
-__all__ = ["Rewriter", "timestamp_gap"]
+__all__ = ["Rewriter", "mid_extension_element", "starting_points", "timestamp_gap"]
 
 _SEQ = struct.Struct("!H")
 _EXT_HEADER = struct.Struct("!HH")
@@ -91,6 +91,33 @@ def _one_byte_id(ext_ids: dict[Ext, int], kind: Ext) -> int | None:
     if ext_id is not None and 1 <= ext_id <= 14:
         return ext_id
     return None
+
+
+def starting_points(
+    first_sequence_number: int | None, first_timestamp: int | None, first_rtx_sequence_number: int | None
+) -> tuple[int, int, int]:
+    """The output spaces' starting points: those given, else random
+    (sequence numbers below 32768, any 32-bit timestamp), drawn in that order."""
+    if first_sequence_number is None:
+        first_sequence_number = random.randrange(0x8000)
+    if first_timestamp is None:
+        first_timestamp = random.getrandbits(32)
+    if first_rtx_sequence_number is None:
+        first_rtx_sequence_number = random.randrange(0x8000)
+    return first_sequence_number, first_timestamp, first_rtx_sequence_number
+
+
+def mid_extension_element(ext_ids: dict[Ext, int], mid: str) -> bytes:
+    """The one-byte MID element to write (b"" when MID is not negotiated as one).
+
+    ValueError unless ``mid`` is 1..16 UTF-8 bytes when it is."""
+    mid_id = _one_byte_id(ext_ids, Ext.MID)
+    if mid_id is None:
+        return b""
+    raw = mid.encode("utf-8")
+    if not 1 <= len(raw) <= 16:
+        raise ValueError(f"MID must be 1..16 UTF-8 bytes, got {len(raw)}: {mid!r}")
+    return bytes([mid_id << 4 | (len(raw) - 1)]) + raw
 
 
 class Rewriter:
@@ -193,12 +220,9 @@ class Rewriter:
         self.clock_rate = clock_rate
         self.gap = timestamp_gap(clock_rate)
 
-        if first_sequence_number is None:
-            first_sequence_number = random.randrange(0x8000)
-        if first_timestamp is None:
-            first_timestamp = random.getrandbits(32)
-        if first_rtx_sequence_number is None:
-            first_rtx_sequence_number = random.randrange(0x8000)
+        first_sequence_number, first_timestamp, first_rtx_sequence_number = starting_points(
+            first_sequence_number, first_timestamp, first_rtx_sequence_number
+        )
 
         # RTCP sender-report counters, updated by `rewrite` only.
         self.packets_sent = 0
@@ -215,13 +239,7 @@ class Rewriter:
         self._started = False  # no packet rewritten yet at all
         self._epoch_span = 0  # output seqs from the epoch's first to the highest
 
-        mid_element = b""
-        mid_id = _one_byte_id(ext_ids, Ext.MID)
-        if mid_id is not None:
-            raw = mid.encode("utf-8")
-            if not 1 <= len(raw) <= 16:
-                raise ValueError(f"MID must be 1..16 UTF-8 bytes, got {len(raw)}: {mid!r}")
-            mid_element = bytes([mid_id << 4 | (len(raw) - 1)]) + raw
+        mid_element = mid_extension_element(ext_ids, mid)
         ast_id = _one_byte_id(ext_ids, Ext.ABS_SEND_TIME)
         al_id = _one_byte_id(ext_ids, Ext.AUDIO_LEVEL)
 

@@ -7,10 +7,8 @@ points, the one-byte ids, the MID check with the same ValueError); the C type
 
 from __future__ import annotations
 
-import random
-
 from sfu.core.extensions import Ext
-from sfu.core.rewriter import _one_byte_id, timestamp_gap
+from sfu.core.rewriter import _one_byte_id, mid_extension_element, starting_points, timestamp_gap
 from sfu.native import _fanout
 
 __all__ = ["Rewriter"]
@@ -35,19 +33,10 @@ class Rewriter(_fanout.Rewriter):
         clock_rate: int = 90000,
         first_rtx_sequence_number: int | None = None,
     ) -> None:
-        if first_sequence_number is None:
-            first_sequence_number = random.randrange(0x8000)
-        if first_timestamp is None:
-            first_timestamp = random.getrandbits(32)
-        if first_rtx_sequence_number is None:
-            first_rtx_sequence_number = random.randrange(0x8000)
-        mid_element = b""
-        mid_id = _one_byte_id(ext_ids, Ext.MID)
-        if mid_id is not None:
-            raw = mid.encode("utf-8")
-            if not 1 <= len(raw) <= 16:
-                raise ValueError(f"MID must be 1..16 UTF-8 bytes, got {len(raw)}: {mid!r}")
-            mid_element = bytes([mid_id << 4 | (len(raw) - 1)]) + raw
+        first_sequence_number, first_timestamp, first_rtx_sequence_number = starting_points(
+            first_sequence_number, first_timestamp, first_rtx_sequence_number
+        )
+        mid_element = mid_extension_element(ext_ids, mid)
         super().__init__(
             ssrc,
             payload_type,
