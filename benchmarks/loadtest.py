@@ -35,6 +35,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -538,6 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.seconds, args.warmup, args.ready_timeout = min(args.seconds, 2.0), min(args.warmup, 0.5), min(args.ready_timeout, 15.0)
     if any(n < 1 for n in ns) or (args.scenario in ("meeting", "audio") and any(n < 2 for n in ns)):
         parser.error("N must be at least 1 (2 for meeting and audio)")
+    if "janus" in baselines and not isolated() and not shutil.which("janus"):
+        # apt needs the network: install before entering the loopback-only namespace
+        print("installing Janus for the baseline (apt-get install janus)...", flush=True)
+        subprocess.run([str(ROOT / "benchmarks" / "install_janus.sh")], check=False)
     ensure_private_netns(argv)
 
     from benchmarks.floor import floor_us_per_packet, native_floor_us_per_packet
