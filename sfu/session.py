@@ -26,6 +26,7 @@ from sfu.routing.forwarder import Inbound, Outlet
 from sfu.routing.layout import Kind, Slot, SubscriberLayout
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
+from sfu.rtc.receiver_state import drop_receive_path
 from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
@@ -350,6 +351,7 @@ class Session:
         pc = self.subscribe_pc
         for slot in added:
             t = pc.addTransceiver(SilentTrack(slot.kind), direction="sendonly")
+            drop_receive_path(t.receiver)  # a sendonly section never receives
             caps = RTCRtpSender.getCapabilities(slot.kind)
             t.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() in CODECS[slot.kind]])
             dtls = t.sender.transport

@@ -45,6 +45,7 @@ from sfu.feedback.rtcp import sender_reports
 from sfu.feedback.scheduler import TransportFeedback
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import Kind, TrackKey
+from sfu.rtc.receiver_state import drop_receive_path
 from sfu.rtc.sink import TransportSink
 
 log = logging.getLogger("callsfu.sfu")
@@ -80,6 +81,7 @@ class Ingress:
         self._refused: set[int] = set()
 
     def hook_receiver(self, receiver: RTCRtpReceiver, kind: Kind) -> None:
+        drop_receive_path(receiver)  # its packets come here, never through aiortc's path
         async def receive(parameters: RTCRtpReceiveParameters) -> None:
             # aiortc's receive() is not called: it would start a decoder
             # thread and an RTCP task, and register the receiver for a
