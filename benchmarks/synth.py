@@ -12,7 +12,7 @@ its payload (CRC-32 + length; an SFU forwards the payload bytes unchanged) in
 a table of shared memory inherited by every worker (``fork``); a receiver
 looks up the payload of what it gets. Same machine, same monotonic clock.
 
-Two signaling drivers: ``callsfu`` (PROTOCOL.md; the transcoding baseline
+Two signaling drivers: ``callsfu`` (docs/protocol.md; the transcoding baseline
 speaks it too) and ``janus`` (VideoRoom over Janus's HTTP API).
 """
 
@@ -258,7 +258,7 @@ class Participant:
         await pc.setLocalDescription(await pc.createAnswer())
         return pc.localDescription.sdp
 
-    # -- callsfu signaling (PROTOCOL.md) ----------------------------------------------------------
+    # -- callsfu signaling (docs/protocol.md) ----------------------------------------------------------
     async def join_callsfu(self) -> None:
         http = self.worker.http
         base, token = self.spec.target["base"], self.spec.target["token"]

@@ -1,4 +1,4 @@
-"""HTTP handlers of the control API (PROTOCOL.md, "Links" and "Joining")."""
+"""HTTP handlers of the control API (docs/protocol.md, "Links" and "Joining")."""
 
 from __future__ import annotations
 

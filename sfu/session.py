@@ -1,4 +1,4 @@
-"""One participant's signaling session (PROTOCOL.md, "Joining").
+"""One participant's signaling session (docs/protocol.md, "Joining").
 
 Two peer connections: **publish** (the client offers, we answer) and
 **subscribe** (we offer everyone else's tracks, the client answers; at most

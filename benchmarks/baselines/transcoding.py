@@ -3,7 +3,7 @@
 Each published track goes through one ``MediaRelay`` (aiortc decodes it
 once); every subscriber gets ``relay.subscribe(track)``, which its own
 ``RTCRtpSender`` encodes again (one VP8/Opus encoder per subscriber). It
-speaks the same HTTP API and WebSocket signaling as callsfu (PROTOCOL.md: the
+speaks the same HTTP API and WebSocket signaling as callsfu (docs/protocol.md: the
 subset a synthetic participant uses), so the same load drives both.
 
     python -m benchmarks.baselines.transcoding --port P

@@ -1,4 +1,4 @@
-// callsfu browser client: the page at /call/TOKEN (PROTOCOL.md, "Joining").
+// callsfu browser client: the page at /call/TOKEN (docs/protocol.md, "Joining").
 //
 // Flow: GET /api/links/TOKEN -> lobby (preview, name) -> getUserMedia ->
 // POST /api/links/TOKEN/join -> WebSocket ws_url -> welcome -> publish offer

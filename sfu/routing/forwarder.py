@@ -368,7 +368,7 @@ class Forwarder(Generic[S]):
         assert outlet.rewriter is not None
         # Replay the cache from its last keyframe so the picture appears at
         # once, and ask the publisher for a fresh keyframe as well (throttled),
-        # as PROTOCOL.md promises; with nothing to replay, wait for that one.
+        # as docs/protocol.md promises; with nothing to replay, wait for that one.
         replay = inbound.cache.since_last_keyframe()
         want_keyframe = self._keyframe_allowed(inbound, now)
         if replay:  # paced: the first burst now, the rest as the lane's bucket allows

@@ -1,4 +1,4 @@
-"""Signaling messages from clients (PROTOCOL.md), parsed strictly.
+"""Signaling messages from clients (docs/protocol.md), parsed strictly.
 
 Each refusal is a :class:`SignalingError` whose code and sentence go back to
 the client as ``{"type": "error", ...}``; the connection lives on.

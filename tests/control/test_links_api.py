@@ -1,4 +1,4 @@
-"""The control API of PROTOCOL.md: links, errors, joins and seats."""
+"""The control API of docs/protocol.md: links, errors, joins and seats."""
 
 from __future__ import annotations
 

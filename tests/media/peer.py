@@ -1,6 +1,6 @@
 """A real WebRTC participant for tests, built on aiortc.
 
-It joins through the public API and signaling of PROTOCOL.md, publishes a
+It joins through the public API and signaling of docs/protocol.md, publishes a
 solid-colour VP8 video and an Opus tone that identify it, decodes what it
 receives, and keys everything on ``mid`` and the latest ``tracks`` snapshot.
 """

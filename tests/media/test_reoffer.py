@@ -1,4 +1,4 @@
-"""Publish re-offers (PROTOCOL.md allows them: a camera turned on later):
+"""Publish re-offers (docs/protocol.md allows them: a camera turned on later):
 the subscribers keep decoding the publisher's media throughout."""
 
 from __future__ import annotations
