@@ -81,7 +81,9 @@ class FastGroup(Protocol[S_in]):
 
 
 class Outlet(Generic[S]):
-    __slots__ = ("kind", "sink", "rewriter", "source", "waiting_keyframe", "held", "fast", "lane", "paced", "guard")
+    __slots__ = (
+        "kind", "sink", "rewriter", "source", "waiting_keyframe", "held", "fast", "lane", "rtx_lane", "paced", "guard",
+    )  # fmt: skip
 
     def __init__(self, kind: Kind, sink: S) -> None:
         self.kind = kind
@@ -92,6 +94,7 @@ class Outlet(Generic[S]):
         self.held = False  # kept on the Python path (Forwarder.hold), e.g. while a pacing backlog drains
         self.fast = False  # in its source's FastGroup: on_rtp does not return pairs for it
         self.lane: Lane[Outlet[S]] | None = None  # its pacing bucket, made on first use
+        self.rtx_lane: Lane[Outlet[S]] | None = None  # its retransmissions' own bucket and backlog
         self.paced: Lane[Outlet[S]] | None = None  # the lane while it has a backlog (held meanwhile)
         self.guard: RetransmitGuard | None = None  # its NACK bounds, made on first NACK
 
@@ -247,22 +250,32 @@ class Forwarder(Generic[S]):
         """Paced packets whose time has come (call at :meth:`next_due`)."""
         packets, drained = self.pacer.release(now)
         for lane in drained:
-            self._to_fast(lane.owner)
+            if lane.owner.paced is lane:  # (an RTX lane never held its outlet)
+                self._to_fast(lane.owner)
         return [(outlet.sink, packet) for outlet, packet in packets]
 
     def next_due(self, now: float) -> float | None:
         """When to call :meth:`pace` next; None while nothing is queued."""
         return self.pacer.next_due(now)
 
-    def _lane(self, outlet: Outlet[S], inbound: Inbound[S], now: float) -> Lane[Outlet[S]]:
-        """The outlet's lane, its bucket set to a few times ``inbound``'s rate."""
+    def _lane(self, outlet: Outlet[S], inbound: Inbound[S], now: float, rtx: bool = False) -> Lane[Outlet[S]]:
+        """The outlet's lane (``rtx``: its retransmissions' lane), its bucket
+        set to a few times ``inbound``'s rate.
+
+        Retransmissions have a lane of their own, on their own SSRC: a backlog
+        of repairs must not hold the live stream back (only a replay does,
+        being the start of that stream)."""
         measured = inbound.byte_rate(now)
         rate = PACE_FLOOR if measured is None else min(PACE_CEILING, max(PACE_FLOOR, PACE_FACTOR * measured))
         burst = max(PACE_BURST, rate * 2 * PACE_INTERVAL)
-        lane = outlet.lane
+        lane = outlet.rtx_lane if rtx else outlet.lane
         if lane is None:
             # the subscriber's connection (its sink) is what overflows: its lanes share a cap too
-            lane = outlet.lane = Lane(outlet, TokenBucket(rate, burst, now), group=outlet.sink)
+            lane = Lane(outlet, TokenBucket(rate, burst, now), group=outlet.sink)
+            if rtx:
+                outlet.rtx_lane = lane
+            else:
+                outlet.lane = lane
         else:
             lane.bucket.configure(rate, burst, now)
         return lane
@@ -270,14 +283,14 @@ class Forwarder(Generic[S]):
     def _offer(self, outlet: Outlet[S], lane: Lane[Outlet[S]], packet: bytes, now: float, out: list[tuple[S, bytes]]) -> None:
         if self.pacer.offer(lane, packet, now):
             out.append((outlet.sink, packet))
-        elif outlet.paced is None and lane.backlogged:
+        elif outlet.paced is None and lane.backlogged and lane is outlet.lane:
             self._to_paced(outlet, lane)
 
     def _stop_pacing(self, outlet: Outlet[S]) -> None:
         """Forget what was queued for the outlet's old source (attach syncs after)."""
-        lane = outlet.lane
-        if lane is not None:
-            self.pacer.cancel(lane)
+        for lane in (outlet.lane, outlet.rtx_lane):
+            if lane is not None:
+                self.pacer.cancel(lane)
         if outlet.paced is not None:
             self._to_fast(outlet, sync=False)
         if outlet.guard is not None:
@@ -397,7 +410,7 @@ class Forwarder(Generic[S]):
             guard = outlet.guard = RetransmitGuard(inbound.cache.capacity, rate, burst, now)
         else:
             guard.budget.configure(rate, burst, now)
-        lane = self._lane(outlet, inbound, now)
+        lane = self._lane(outlet, inbound, now, rtx=True)
         abs_time = inbound.last_abs_send_time
         out: list[tuple[S, bytes]] = []
         for seq in distinct_lost(lost):

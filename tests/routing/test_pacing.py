@@ -187,3 +187,16 @@ def test_honest_losses_are_all_repaired_and_leave_at_once() -> None:
         repaired += len(out)
     assert repaired == 6 and fwd.next_due(6.0) is None
     assert PACE_INTERVAL > 0 and outlet.paced is None
+
+
+def test_a_backlog_of_retransmissions_never_holds_the_live_stream_back() -> None:
+    fwd, inbound, outlet, first = attacked()
+    fwd.on_nack(outlet, huge_nack(first, 400), 5.0)  # more RTX than the bucket lets out at once
+    assert outlet.rtx_lane is not None and outlet.rtx_lane.backlogged
+    assert outlet.paced is None and not outlet.held  # live media stays on the direct path
+    live = fwd.on_rtp(inbound, video_packet(500, False), 0)
+    media_pt, rtx_pt = outlet.rewriter.payload_type, outlet.rewriter.rtx_payload_type  # type: ignore[union-attr]
+    assert [RtpPacket.parse(p).payload_type for _, p in live] == [media_pt]  # sent at once, not queued
+    sent = drive(fwd, 5.0, [], inbound)  # the repairs still drain, paced
+    assert sent and all(RtpPacket.parse(p).payload_type == rtx_pt for _, _, p in sent)
+    assert outlet.paced is None and fwd.next_due(60.0) is None
