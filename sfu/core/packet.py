@@ -4,7 +4,7 @@
 header. It validates everything the forwarding path relies on and raises
 `ValueError` with a precise message for each malformed case; the caller
 catches it and drops the packet. It allocates one object per packet: the view
-(plus a memoryview of the payload and, when present, the MID string and the audio-level
+(plus the payload slice and, when present, the MID string and the audio-level
 byte).
 """
 
@@ -145,9 +145,9 @@ class RtpView:
                 raise ValueError(
                     f"RTP padding length {padding} exceeds the {n - pos} bytes after the header"
                 )
-            payload = memoryview(data)[pos : n - padding]
+            payload = data[pos : n - padding]
         else:
-            payload = memoryview(data)[pos:]  # a view: the cache keeps one copy of each packet, not two
+            payload = data[pos:]
         return cls(b1 & 0x7F, b1 >= 0x80, seq, ts, ssrc, payload, audio_level, mid, data)
 
 
