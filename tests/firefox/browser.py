@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tests.browser.support import TILE_COLOUR_JS  # the same call page in both browsers  # noqa: F401
+
 HERE = Path(__file__).resolve().parent
 FIREFOX = os.environ.get("CALLSFU_FIREFOX", "/usr/bin/firefox-esr")
 DRIVER = HERE / "driver.mjs"
@@ -120,20 +122,6 @@ INBOUND_VIDEO_JS = """async () => {
   });
   return out;
 }"""
-
-# Mean colour of a participant's video tile (null until it has frames).
-TILE_COLOUR_JS = """(pid) => {
-  const v = document.querySelector(`.tile[data-participant-id="${pid}"] video`);
-  if (!v || !v.videoWidth || v.readyState < 2) return null;
-  const c = document.createElement('canvas'); c.width = 40; c.height = 30;
-  const g = c.getContext('2d', {willReadFrequently: true});
-  g.drawImage(v, 0, 0, c.width, c.height);
-  const d = g.getImageData(4, 4, c.width - 8, c.height - 8).data;
-  let r = 0, gg = 0, b = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) { r += d[i]; gg += d[i+1]; b += d[i+2]; n++; }
-  return [r / n, gg / n, b / n];
-}"""
-
 
 async def wait_until(check: Any, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
     """Await ``check()`` (a coroutine function) until it returns something true."""
