@@ -34,6 +34,26 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}" + (f"?{tail}" if tail else "")
 
 
+def wait_for_ping(proc: subprocess.Popen[bytes], port: int) -> None:
+    """Return once the redis-server of ``proc`` answers PING (loading counts as
+    not yet); kill it and raise RuntimeError after 10 s or if it exits."""
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                if client.ping():
+                    return
+            except (redis.exceptions.BusyLoadingError, redis.ConnectionError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"redis-server did not answer PING on 127.0.0.1:{port}")
+            time.sleep(0.02)
+    finally:
+        client.close()
+
+
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], RedisServer]:
     """A throw-away redis-server (no persistence), answering PING."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -44,21 +64,7 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], RedisServer]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    try:
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"redis-server did not answer PING on 127.0.0.1:{port}")
-            time.sleep(0.02)
-    finally:
-        client.close()
+    wait_for_ping(proc, port)
     return proc, RedisServer(port)
 
 

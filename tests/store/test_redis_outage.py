@@ -17,7 +17,7 @@ from control.config import Config
 from control.store.redis import RedisStore
 from tests.helpers import running_server
 from tests.media.peer import wait_for
-from tests.store.conftest import RedisServer, free_port, stop_redis
+from tests.store.conftest import RedisServer, free_port, stop_redis, wait_for_ping
 from tests.store.test_store_behaviour import T0, link, reserve
 
 
@@ -29,23 +29,8 @@ def start_persistent_redis(workdir: Path, port: int) -> subprocess.Popen[bytes]:
          "--appendfsync", "always", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    try:
-        while True:
-            try:
-                if client.ping():
-                    return proc
-            except redis.exceptions.BusyLoadingError:
-                pass
-            except redis.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"redis-server did not answer PING on 127.0.0.1:{port}")
-            time.sleep(0.02)
-    finally:
-        client.close()
+    wait_for_ping(proc, port)
+    return proc
 
 
 async def in_call(client: Any, token: str, name: str) -> tuple[aiohttp.ClientWebSocketResponse, list[dict[str, Any]], asyncio.Task[None]]:
