@@ -17,11 +17,13 @@ __all__ = [
     "generic_nack",
     "receiver_report",
     "remb",
+    "rtcp_packet",
     "sender_reports",
 ]
 
 RTCP_SR = 200
 RTCP_RR = 201
+RTCP_SDES = 202
 RTCP_RTPFB = 205
 RTCP_PSFB = 206
 FMT_NACK = 1
@@ -70,7 +72,9 @@ def _u32(value: int, what: str) -> int:
     return value
 
 
-def _packet(packet_type: int, count: int, body: bytes) -> bytes:
+def rtcp_packet(packet_type: int, count: int, body: bytes) -> bytes:
+    """One RTCP packet: the common header (V=2, no padding, ``count`` in the
+    5-bit field, the length in 32-bit words minus one) before ``body``."""
     return _HEADER.pack(0x80 | count, packet_type, len(body) // 4) + body
 
 
@@ -79,7 +83,7 @@ def receiver_report(sender_ssrc: int, blocks: list[ReportBlock]) -> bytes:
     if len(blocks) > MAX_REPORT_BLOCKS:
         raise ValueError(f"an RR holds at most {MAX_REPORT_BLOCKS} report blocks, got {len(blocks)}")
     body = _SSRC.pack(_u32(sender_ssrc, "RR sender SSRC")) + b"".join(b.pack() for b in blocks)
-    return _packet(RTCP_RR, len(blocks), body)
+    return rtcp_packet(RTCP_RR, len(blocks), body)
 
 
 def remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
@@ -105,12 +109,7 @@ def remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
         + struct.pack("!H", mantissa & 0xFFFF)
         + b"".join(_SSRC.pack(_u32(s, "REMB SSRC")) for s in ssrcs)
     )
-    return _packet(RTCP_PSFB, FMT_REMB, body)
-
-
-def remb_bitrate(exponent: int, mantissa: int) -> int:
-    """The bitrate a REMB's exponent and mantissa stand for."""
-    return mantissa << exponent
+    return rtcp_packet(RTCP_PSFB, FMT_REMB, body)
 
 
 def generic_nack(sender_ssrc: int, media_ssrc: int, lost: list[int]) -> bytes:
@@ -139,7 +138,7 @@ def generic_nack(sender_ssrc: int, media_ssrc: int, lost: list[int]) -> bytes:
     assert pid is not None
     fci.append(struct.pack("!HH", pid, blp))
     body = _SSRC.pack(_u32(sender_ssrc, "NACK sender SSRC")) + _SSRC.pack(_u32(media_ssrc, "NACK media SSRC"))
-    return _packet(RTCP_RTPFB, FMT_NACK, body + b"".join(fci))
+    return rtcp_packet(RTCP_RTPFB, FMT_NACK, body + b"".join(fci))
 
 
 def sender_reports(data: bytes) -> list[tuple[int, int]]:

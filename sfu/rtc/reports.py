@@ -1,6 +1,6 @@
 """One sender-report task per subscriber connection (aiortc glue).
 
-Replaces aiortc's task per ``RTCRtpSender`` (see ``sfu/core/reports.py``):
+Replaces aiortc's task per ``RTCRtpSender`` (see ``sfu/feedback/sender_reports.py``):
 about once a second, every outgoing stream of the connection that has started
 is reported in compound packets sent through its DTLS transport.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from aiortc import clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-from sfu.core.reports import SenderState, compound_sender_reports
+from sfu.feedback.sender_reports import SenderState, compound_sender_reports
 from sfu.routing.forwarder import Outlet
 
 log = logging.getLogger("callsfu.sfu")

@@ -14,12 +14,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .rtcp import RTCP_SDES, RTCP_SR, rtcp_packet
+
 __all__ = ["SenderState", "compound_sender_reports", "MAX_COMPOUND"]
 
 MAX_COMPOUND = 1100  # bytes of RTCP per datagram, leaving room for SRTCP and IP/UDP
-_SR = struct.Struct("!BBHIIIIII")  # V/P/RC, PT=200, length, SSRC, NTP msw/lsw, RTP ts, packets, octets
-_SDES_HEADER = struct.Struct("!BBH")
-_SR_LEN = _SR.size  # 28: an SR with no report blocks
+_SENDER_INFO = struct.Struct("!IIIIII")  # SSRC, NTP msw/lsw, RTP timestamp, packets, octets
+_SR_LEN = 4 + _SENDER_INFO.size  # 28: an SR with no report blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +34,17 @@ class SenderState:
 
 
 def _sr(state: SenderState, ntp: int) -> bytes:
-    return _SR.pack(
-        0x80,
-        200,
-        _SR_LEN // 4 - 1,
-        state.ssrc,
-        (ntp >> 32) & 0xFFFFFFFF,
-        ntp & 0xFFFFFFFF,
-        state.rtp_timestamp & 0xFFFFFFFF,
-        state.packet_count & 0xFFFFFFFF,
-        state.octet_count & 0xFFFFFFFF,
+    return rtcp_packet(
+        RTCP_SR,
+        0,
+        _SENDER_INFO.pack(
+            state.ssrc,
+            (ntp >> 32) & 0xFFFFFFFF,
+            ntp & 0xFFFFFFFF,
+            state.rtp_timestamp & 0xFFFFFFFF,
+            state.packet_count & 0xFFFFFFFF,
+            state.octet_count & 0xFFFFFFFF,
+        ),
     )
 
 
@@ -53,8 +55,7 @@ def _sdes_chunk(ssrc: int, cname: bytes) -> bytes:
 
 
 def _sdes(chunks: list[bytes]) -> bytes:
-    size = 4 + sum(len(c) for c in chunks)
-    return _SDES_HEADER.pack(0x80 | len(chunks), 202, size // 4 - 1) + b"".join(chunks)
+    return rtcp_packet(RTCP_SDES, len(chunks), b"".join(chunks))
 
 
 def compound_sender_reports(streams: list[SenderState], cname: str, ntp: int) -> list[bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiortc.rtp import RtcpPacket, RtcpSdesPacket, RtcpSrPacket
 
-from sfu.core.reports import MAX_COMPOUND, SenderState, compound_sender_reports
+from sfu.feedback.sender_reports import MAX_COMPOUND, SenderState, compound_sender_reports
 
 NTP = 0xE8F1_2345_6789_ABCD
 
