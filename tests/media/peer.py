@@ -100,15 +100,16 @@ def encoded_colour(rgb: tuple[int, int, int], fps: int) -> list[bytes]:
     return _ENCODED_COLOURS[key]
 
 
-class EncodedColourTrack(MediaStreamTrack):
-    """The colour, VP8-encoded once and looped (a keyframe a second): aiortc sends it without encoding."""
+class _LoopedPackets(MediaStreamTrack):
+    """Packets encoded once, looped in real time at one per ``interval`` seconds
+    with ``pts_step`` ticks of ``clock_rate`` each: aiortc sends them without encoding."""
 
-    kind = "video"
-
-    def __init__(self, rgb: tuple[int, int, int], fps: int) -> None:
+    def __init__(self, packets: list[bytes], interval: float, pts_step: int, clock_rate: int) -> None:
         super().__init__()
-        self.fps = fps
-        self.packets = encoded_colour(rgb, fps)
+        self.packets = packets
+        self._interval = interval
+        self._pts_step = pts_step
+        self._time_base = fractions.Fraction(1, clock_rate)
         self._start: float | None = None
         self._count = 0
 
@@ -117,11 +118,21 @@ class EncodedColourTrack(MediaStreamTrack):
             self._start = time.monotonic()
         else:
             self._count += 1
-            await asyncio.sleep(max(0.0, self._start + self._count / self.fps - time.monotonic()))
+            await asyncio.sleep(max(0.0, self._start + self._count * self._interval - time.monotonic()))
         packet = Packet(self.packets[self._count % len(self.packets)])
-        packet.pts = self._count * (90000 // self.fps)
-        packet.time_base = fractions.Fraction(1, 90000)
+        packet.pts = self._count * self._pts_step
+        packet.time_base = self._time_base
         return packet
+
+
+class EncodedColourTrack(_LoopedPackets):
+    """The colour, VP8-encoded once and looped (a keyframe a second)."""
+
+    kind = "video"
+
+    def __init__(self, rgb: tuple[int, int, int], fps: int) -> None:
+        super().__init__(encoded_colour(rgb, fps), 1 / fps, 90000 // fps, 90000)
+        self.fps = fps
 
 
 class ToneTrack(MediaStreamTrack):
@@ -174,29 +185,15 @@ def encoded_tone(frequency: float, frame_ms: int = 20) -> list[bytes]:
     return _ENCODED_TONES[key]
 
 
-class EncodedToneTrack(MediaStreamTrack):
-    """The tone, Opus-encoded once and looped: aiortc sends it without encoding."""
+class EncodedToneTrack(_LoopedPackets):
+    """The tone, Opus-encoded once and looped."""
 
     kind = "audio"
 
     def __init__(self, frequency: float, frame_ms: int = 20) -> None:
-        super().__init__()
+        super().__init__(encoded_tone(frequency, frame_ms), frame_ms / 1000, 48 * frame_ms, 48000)
         self.frequency = frequency
         self.frame_ms = frame_ms
-        self.packets = encoded_tone(frequency, frame_ms)
-        self._start: float | None = None
-        self._count = 0
-
-    async def recv(self) -> Packet:
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._count += 1
-            await asyncio.sleep(max(0.0, self._start + self._count * self.frame_ms / 1000 - time.monotonic()))
-        packet = Packet(self.packets[self._count % len(self.packets)])
-        packet.pts = self._count * 48 * self.frame_ms
-        packet.time_base = fractions.Fraction(1, 48000)
-        return packet
 
 
 @dataclass
