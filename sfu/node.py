@@ -9,7 +9,7 @@ from aiohttp import web
 
 from sfu.admission import Gatekeeper
 from sfu.call import Call
-from sfu.rtc import fingerprints, mux, srtp_profiles
+from sfu.rtc import dtls_ciphers, fingerprints, mux, srtp_profiles
 from sfu.rtc.ice import host_addresses, use_host_addresses
 from sfu.session import CLOSE_TIMEOUT, Session
 from sfu.signaling.messages import MAX_MESSAGE
@@ -29,6 +29,7 @@ class SfuNode:
         use_host_addresses(ice_hosts)
         fingerprints.install()
         srtp_profiles.install()
+        dtls_ciphers.install()  # peers with RSA certificates (GStreamer) too
 
     async def start(self) -> int:
         """Open the UDP port all ICE/DTLS/SRTP of this node goes through; returns it."""
