@@ -4,7 +4,7 @@
         [--subscribers N | --sweep 1,4,16,31] [--participants N] [--seconds S]
         [--baselines transcoding,janus|none] [--json FILE] [--plot FILE.png] [--quick]
 
-(also ``callsfu bench ARGS``). It starts every server itself on 127.0.0.1
+(also ``callsfu-bench ARGS`` or ``python -m benchmarks ARGS``). It starts every server itself on 127.0.0.1
 inside a private network namespace (re-executing itself under
 ``scripts/netns-run`` when started outside one), joins synthetic participants
 through each server's own API and signaling from worker processes (never
@@ -503,7 +503,7 @@ def make_clips(scenario: str) -> dict[str, list[bytes]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--"]:  # `callsfu bench -- --quick ...`
+    if argv[:1] == ["--"]:  # `callsfu-bench -- --quick ...` (as the old `callsfu bench --` took it)
         argv = argv[1:]
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loadtest", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])  # fmt: skip

@@ -270,9 +270,9 @@ def _link_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from benchmarks import loadtest
-
-    return loadtest.main(args.bench_args)
+    # the product never imports its benchmarks: they have their own entry point
+    print("callsfu: the load test is `callsfu-bench ARGS` (or `python -m benchmarks ARGS`)", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -280,14 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,link,bench}")
     _serve_parser(sub)
     _link_parser(sub)
-    b = sub.add_parser("bench", help="load-test the SFU (same as python -m benchmarks.loadtest)", add_help=False)
+    b = sub.add_parser("bench", help="moved: the load test is callsfu-bench (python -m benchmarks)", add_help=False)
     b.add_argument("bench_args", nargs=argparse.REMAINDER)
     b.set_defaults(func=_bench)
     raw = list(sys.argv[1:] if argv is None else argv)
-    if raw[:1] == ["bench"]:  # everything after `bench` belongs to the load test
-        from benchmarks import loadtest
-
-        return int(loadtest.main(raw[1:]))
     args = parser.parse_args(raw)
     _warn_secret_on_argv(raw)
     result: int = args.func(args)

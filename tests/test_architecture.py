@@ -34,3 +34,18 @@ def test_the_forwarding_core_is_sans_io(package: str) -> None:
     forbidden = {"aiortc", "aioice", "asyncio", "socket", "time", "aiohttp", "pylibsrtp", "uvloop"}
     runtime = {f: n & forbidden for f, n in imports_of(package).items() if not f.endswith("bench_core.py")}
     assert {f: n for f, n in runtime.items() if n} == {}
+
+
+@pytest.mark.parametrize("package", ["sfu", "control"])
+def test_the_product_never_imports_its_benchmarks(package: str) -> None:
+    """``callsfu-bench`` / ``python -m benchmarks`` run them; the product does not."""
+    found = imports_of(package)
+    assert found, f"no module found under {package}/"
+    assert {f: n for f, n in found.items() if "benchmarks" in n} == {}
+
+
+def test_imports_of_sees_imports_inside_functions() -> None:
+    """The check reads every import, a lazy one inside a function too."""
+    tree = ast.parse("def f():\n    from benchmarks import loadtest\n")
+    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names == {"benchmarks"}
