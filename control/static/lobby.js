@@ -1,0 +1,149 @@
+// Call page: the lobby (preview, name, microphone meter) and the local camera and microphone.
+import { MAX_NAME } from "./callsfu.js";
+import { $, ICONS, S, colourFor, initials, isVideoCall, callMax, setState, show } from "./ui.js";
+
+const NAME_KEY = "callsfu.name";
+const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } };
+const params = new URLSearchParams(location.search);
+
+export const meter = { level: 0 }; // the lobby analyser's level (may stay 0 without a user gesture)
+
+export function validName(name) {
+  const n = [...name].length;
+  return n >= 1 && n <= MAX_NAME;
+}
+
+export function storeName(name) {
+  try { localStorage.setItem(NAME_KEY, name); } catch (_) { /* storage off */ }
+}
+
+function lobbySubtitle() {
+  const n = S.link.participants || 0;
+  const who = n === 0 ? "Nobody is in the call yet" : n === 1 ? "1 person is in the call" : `${n} people are in the call`;
+  return `${who} · up to ${callMax()}`;
+}
+
+export function showLobby({ autojoin = params.get("autojoin") === "1", join }) {
+  setState("lobby");
+  S.reason = null;
+  const video = isVideoCall();
+  $("lobby-type").innerHTML = (video ? ICONS.video : ICONS.audio) + (video ? "Video call" : "Audio call");
+  $("lobby-title").textContent = S.link.title || (video ? "Video call" : "Audio call");
+  $("lobby-sub").textContent = lobbySubtitle();
+  $("call-title").textContent = S.link.title || (video ? "Video call" : "Audio call");
+  document.title = `callsfu · ${S.link.title || "Call"}`;
+  $("cam-btn").hidden = !video;
+
+  const input = $("name");
+  let stored = "";
+  try { stored = localStorage.getItem(NAME_KEY) || ""; } catch (_) { /* storage off */ }
+  const fromUrl = params.get("name");
+  input.value = (S.name || (fromUrl !== null ? fromUrl : stored)).slice(0, MAX_NAME);
+  $("lobby-error").hidden = true;
+  resetJoinButton();
+  show("view-lobby");
+  updatePreviewAvatar();
+
+  S.mediaPromise = acquireMedia();
+  if (autojoin && validName(input.value.trim())) join();
+  else input.focus();
+}
+
+export function resetJoinButton() {
+  $("join-btn").disabled = false;
+  $("join-btn").textContent = "Join call";
+}
+
+export function lobbyError(message) {
+  $("lobby-error").textContent = message;
+  $("lobby-error").hidden = false;
+}
+
+export function backToLobby(message) {
+  show("view-lobby");
+  setState("lobby");
+  resetJoinButton();
+  lobbyError(message);
+}
+
+export function updatePreviewAvatar() {
+  const av = $("preview-avatar");
+  const name = $("name").value.trim();
+  av.textContent = initials(name || "?");
+  av.style.background = colourFor(name);
+}
+
+export async function acquireMedia() {
+  if (S.localStream && S.localStream.getTracks().some((t) => t.readyState === "live")) return S.localStream;
+  S.localStream = null;
+  S.mediaNote = "";
+  const video = isVideoCall();
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    S.mediaNote = "Camera and microphone need a secure (HTTPS) page. You can still join to listen" + (video ? " and watch." : ".");
+  } else {
+    const tries = video
+      ? [{ audio: true, video: VIDEO_CONSTRAINTS }, { audio: true }, { video: VIDEO_CONSTRAINTS }]
+      : [{ audio: true }];
+    let lastErr = null;
+    for (const c of tries) {
+      try { S.localStream = await navigator.mediaDevices.getUserMedia(c); break; } catch (err) { lastErr = err; }
+    }
+    if (!S.localStream) {
+      const denied = lastErr && (lastErr.name === "NotAllowedError" || lastErr.name === "SecurityError");
+      S.mediaNote = (denied ? "Camera and microphone are blocked." : "No camera or microphone found.")
+        + " You can still join to listen" + (video ? " and watch." : ".");
+    } else if (video && !S.localStream.getVideoTracks().length) {
+      S.mediaNote = "No camera: others will see your initials.";
+    } else if (!S.localStream.getAudioTracks().length) {
+      S.mediaNote = "No microphone: others won't hear you.";
+    }
+  }
+  S.micOn = true;
+  S.camOn = true;
+  const hasVideo = !!(S.localStream && S.localStream.getVideoTracks().length);
+  const pv = $("preview-video");
+  pv.srcObject = hasVideo ? new MediaStream(S.localStream.getVideoTracks()) : null;
+  pv.hidden = !hasVideo;
+  $("preview-avatar").hidden = hasVideo;
+  $("preview-note").textContent = S.mediaNote;
+  $("preview-note").hidden = !S.mediaNote;
+  startLocalMeter();
+  return S.localStream;
+}
+
+// Microphone level for the lobby meter and the self tile's speaking ring.
+let meterCtx = null;
+function startLocalMeter() {
+  const track = S.localStream && S.localStream.getAudioTracks()[0];
+  if (!track || !window.AudioContext) return;
+  try {
+    if (meterCtx) meterCtx.close();
+    meterCtx = new AudioContext();
+    const src = meterCtx.createMediaStreamSource(new MediaStream([track]));
+    const an = meterCtx.createAnalyser();
+    an.fftSize = 512;
+    src.connect(an);
+    const buf = new Float32Array(an.fftSize);
+    const tick = () => {
+      if (!meterCtx || meterCtx.state === "closed") return;
+      an.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const v of buf) sum += v * v;
+      const rms = Math.sqrt(sum / buf.length);
+      meter.level = track.enabled ? rms : 0;
+      $("preview-meter").style.width = Math.min(100, rms * 400) + "%";
+      setTimeout(tick, 100);
+    };
+    tick();
+    const resume = () => meterCtx && meterCtx.state === "suspended" && meterCtx.resume().catch(() => {});
+    resume();
+    document.addEventListener("click", resume, { once: true });
+  } catch (_) { /* no meter */ }
+}
+
+export function stopLocalMedia() {
+  if (S.localStream) for (const t of S.localStream.getTracks()) t.stop();
+  S.localStream = null;
+  S.mediaPromise = null;
+  if (meterCtx) { meterCtx.close().catch(() => {}); meterCtx = null; }
+}
