@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from control import web_client
+from control import media_api, web_client
 from control.api import CONFIG, LIMITER, LINKS, add_routes
 from control.ratelimit import RateLimiter
 from control.clock import Clock, SystemClock
@@ -17,6 +17,7 @@ from control.errors import ApiError, json_errors
 from control.headers import add_security_headers
 from control.links import NODE_TTL, LinkService
 from control.store.base import LinkStore
+from sfu.endpoints import MediaEndpoints
 from sfu.node import SfuNode
 
 log = logging.getLogger("callsfu")
@@ -54,6 +55,8 @@ def create_app(
         service.media = node
         app[LINKS] = service
         app[SFU] = node
+        app[media_api.ENDPOINTS] = endpoints = MediaEndpoints(node, config.max_viewers)
+        service.viewers = endpoints.viewer_count
         loop = asyncio.get_running_loop()
         background = [
             loop.create_task(service.follow_revocations(lambda: node.calls.keys())),
@@ -68,6 +71,7 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     add_security_headers(app, config)
     add_routes(app)
+    media_api.add_routes(app)
     app.router.add_get("/ws/{ticket}", _ws)
     web_client.add_routes(app)
     return app

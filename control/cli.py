@@ -46,6 +46,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--store", default=_env_default("store", None), help="redis://host:port/db to share links between nodes (default: SQLite in --data-dir)")
     p.add_argument("--link-ttl", type=int, default=_env_default("link-ttl", DEFAULT_LINK_TTL, int), help="seconds a new link stays valid (default 7776000, 90 days)")
     p.add_argument("--max-participants", type=int, default=_env_default("max-participants", MAX_PARTICIPANTS_LIMIT, int), help="per call, 1 to 32 (default 32)")
+    p.add_argument("--max-viewers", type=int, default=_env_default("max-viewers", 100, int), help="WHEP viewers per call, 0 to 10000; 0 turns WHEP off (default 100)")
     p.add_argument("--ice-host", action="append", default=None, help="address offered as an ICE host candidate; repeatable (default: every interface but loopback). --ice-host 127.0.0.1 makes loopback work")
     p.add_argument("--udp-port", type=int, default=_env_default("udp-port", 0, int), help="the one UDP port of the SFU for all its ICE/DTLS/SRTP, on every --ice-host address (default 0: a free port, chosen at start and printed)")
     p.add_argument("--ice-server", action="append", default=None, help="a STUN/TURN URL handed to clients in ice_servers; repeatable")
@@ -136,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
             store=args.store,
             link_ttl=args.link_ttl,
             max_participants=args.max_participants,
+            max_viewers=args.max_viewers,
             ice_host=ice_hosts,
             ice_servers=ice_servers,
             udp_port=args.udp_port,

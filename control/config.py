@@ -9,6 +9,7 @@ from pathlib import Path
 DEFAULT_LINK_TTL = 90 * 24 * 3600
 TICKET_TTL = 30.0
 MAX_PARTICIPANTS_LIMIT = 32
+MAX_VIEWERS_LIMIT = 10_000
 
 
 @dataclass(slots=True)
@@ -19,6 +20,7 @@ class Config:
     store: str | None = None  # None: SQLite in data_dir; or redis://host:port/db
     link_ttl: int = DEFAULT_LINK_TTL
     max_participants: int = MAX_PARTICIPANTS_LIMIT
+    max_viewers: int = 100  # WHEP viewers per call
     ice_host: list[str] = field(default_factory=list)
     ice_servers: list[str] = field(default_factory=list)  # STUN/TURN URLs handed to clients
     udp_port: int = 0  # the SFU's one UDP port for all ICE/DTLS/SRTP; 0: a free one, chosen at start
@@ -37,6 +39,8 @@ class Config:
                 f"--max-participants must be between 1 and {MAX_PARTICIPANTS_LIMIT},"
                 f" not {self.max_participants}"
             )
+        if not 0 <= self.max_viewers <= MAX_VIEWERS_LIMIT:
+            raise ValueError(f"--max-viewers must be between 0 and {MAX_VIEWERS_LIMIT}, not {self.max_viewers}")
         if self.node_id is not None and not (0 < len(self.node_id) <= 100 and self.node_id.isprintable() and " " not in self.node_id):
             raise ValueError(f"--node-id must be 1 to 100 printable characters without spaces, not {self.node_id!r}")
         if not 0 <= self.udp_port <= 65535:

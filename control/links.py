@@ -44,6 +44,7 @@ class LinkService:
         self.store = store
         self.clock = clock
         self.media: CallEnder | None = None
+        self.viewers: Callable[[str], int] = lambda call_id: 0  # WHEP viewers of a call on this node
         self._recheck: asyncio.Future[None] | None = None
 
     def url(self, token: str) -> str:
@@ -90,6 +91,7 @@ class LinkService:
             "expires_at": iso8601(link.expires_at),
             "max_participants": link.max_participants,
             "participants": await self.store.count_connected(link.token_hash),
+            "viewers": self.viewers(link.token_hash),
         }
 
     async def revoke(self, token: str) -> None:

@@ -34,3 +34,13 @@ class Gatekeeper(Protocol):
 
     async def release(self, admission: Admission) -> None:
         """The participant has left: free their seat."""
+
+
+class Refused(Exception):
+    """The SFU refuses a WHIP publisher or WHEP viewer; ``code`` is one of
+    docs/protocol.md's error codes (``forbidden``, ``call_full``...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -17,6 +17,7 @@ from sfu.rtc.sink import TransportSink
 
 if TYPE_CHECKING:
     from sfu.session import Session
+    from sfu.whep import Viewer
 
 log = logging.getLogger("callsfu.sfu")
 
@@ -32,6 +33,7 @@ class Call:
         self.max_participants = first.max_participants
         self.sessions: dict[str, Session] = {}
         self.admitted: set[str] = set()  # participants connecting or connected
+        self.viewers: dict[str, Viewer] = {}  # WHEP viewers: no seat, not participants
         self.forwarder: Forwarder[TransportSink] = Forwarder(fanout.group_factory())
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
@@ -62,7 +64,7 @@ class Call:
 
     @property
     def empty(self) -> bool:
-        return not self.sessions and not self.admitted
+        return not self.sessions and not self.admitted and not self.viewers
 
     def join(self, session: Session) -> None:
         pid = session.admission.participant_id

@@ -114,6 +114,7 @@ class SfuNode:
         for session in sessions:
             session.send({"type": "ended", "reason": reason})
         closing = [asyncio.ensure_future(s.close()) for s in sessions]
+        closing += [asyncio.ensure_future(v.close()) for v in list(call.viewers.values())]
         if closing:
             await asyncio.wait(closing, timeout=END_CALL_TIMEOUT)
 

@@ -56,6 +56,7 @@ async def test_create_show_and_health(tmp_path: Path) -> None:
             "expires_at": link["expires_at"],
             "max_participants": 32,
             "participants": 0,
+            "viewers": 0,
         }
 
         resp = await client.post("/api/links", json={"type": "audio"})
