@@ -23,6 +23,7 @@ log = logging.getLogger("callsfu.sfu")
 
 TICK = 0.02  # seconds between the call's timer runs: NACKs go out within one
 KEYFRAME_TICKS = 5  # throttled keyframe requests are retried every 5 ticks (0.1 s)
+LAYER_TICKS = 25  # each subscriber's simulcast layers are reconsidered every 25 ticks (0.5 s)
 
 
 class Call:
@@ -82,8 +83,9 @@ class Call:
         for key in [k for k in self.inbounds if k.participant_id == pid]:
             inbound = self.inbounds.pop(key)
             self.receivers.pop(key, None)
-            for outlet in list(inbound.outlets):
-                self.forwarder.attach(outlet, None, time.monotonic())
+            for layer in inbound.layers or [inbound]:
+                for outlet in list(layer.outlets) + list(layer.switching):
+                    self.forwarder.attach(outlet, None, time.monotonic())
         for other in self.sessions.values():
             other.send({"type": "participant_left", "participant_id": pid})
             other.tracks_changed()
@@ -133,7 +135,7 @@ class Call:
             # the publisher moved this track to another section (a re-offer):
             # its subscribers follow at once, no renegotiation (same track key)
             now = time.monotonic()
-            for outlet in list(old.outlets):
+            for outlet in [o for layer in old.layers or [old] for o in layer.outlets]:
                 packets, _ = self.forwarder.attach(outlet, inbound, now)
                 self.deliver(packets)
             self.request_keyframe(inbound)
@@ -169,5 +171,12 @@ class Call:
                     log.exception("feedback failed")
             ticks += 1
             if ticks % KEYFRAME_TICKS == 0:
-                for inbound in self.forwarder.due_keyframes(list(self.inbounds.values()), now):
+                layers = [layer for inbound in self.inbounds.values() for layer in inbound.layers or [inbound]]
+                for inbound in self.forwarder.due_keyframes(layers, now):
                     self.request_keyframe(inbound)
+            if ticks % LAYER_TICKS == 0:
+                for session in list(self.sessions.values()):
+                    try:
+                        session.update_layers(now)
+                    except Exception:  # one subscriber's choice must not stop the others'
+                        log.exception("simulcast layer choice failed")

@@ -23,6 +23,8 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from sfu.admission import Admission
 from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
+from sfu.core.simulcast import Bandwidth
+from sfu.routing.layers import ViewSize, initial_layer, no_view, plan
 from sfu.routing.layout import Kind, Slot, SubscriberLayout
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
@@ -32,6 +34,7 @@ from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
 from sfu.signaling.budget import MessageBudget, Verdict
 from sfu.signaling.sdp_check import check_publish_offer, check_subscribe_answer
+from sfu.signaling.simulcast_sdp import add_to_answer, read_offer
 from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnswer, parse_client_message
 
 log = logging.getLogger("callsfu.sfu")
@@ -83,6 +86,8 @@ class Session:
         self.layout = SubscriberLayout()
         self.outlets: list[Outlet[TransportSink]] = []
         self.reports = SenderReports()
+        self.bandwidth = Bandwidth()  # from the subscriber's REMB: its simulcast layers' budget
+        self.view_size: ViewSize = no_view  # the tile size it shows a track at (simulcast layer choice)
         self._sinks: dict[int, TransportSink] = {}  # one per DTLS transport (all bundled: one)
         self.transceivers: list[RTCRtpTransceiver] = []
         self._answer: asyncio.Future[str] | None = None
@@ -281,6 +286,9 @@ class Session:
             self._watch(pc)
         pc = self.publish_pc
         check_publish_offer(sdp, [(t.kind, t.mid) for t in pc.getTransceivers()])
+        simulcast = read_offer(sdp) if self.call.type == "video" else {}
+        for mid, offer in simulcast.items():  # (a section's layers, once read, stay as they were)
+            self.ingress.simulcast.setdefault(mid, offer)
         known = set(map(id, pc.getTransceivers()))
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -310,7 +318,12 @@ class Session:
             raise SignalingError(
                 "bad_sdp", "Could not answer the publish offer; offer Opus audio and VP8 video, then publish again."
             ) from None
-        self.send({"type": "publish_answer", "sdp": pc.localDescription.sdp})
+        accepted = [
+            self.ingress.simulcast[t.mid]
+            for t in pc.getTransceivers()
+            if t.kind == "video" and t.direction == "recvonly" and t.mid in simulcast and t.mid in self.ingress.by_rid
+        ]
+        self.send({"type": "publish_answer", "sdp": add_to_answer(pc.localDescription.sdp, accepted)})
 
     # -- subscribe: we offer ------------------------------------------------------------
     def tracks_changed(self) -> None:
@@ -360,7 +373,8 @@ class Session:
                 sink = self._sinks[id(dtls)] = TransportSink(dtls)
             outlet: Outlet[TransportSink] = Outlet(slot.kind, sink)
             hook_sender(
-                t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports, self.call.deliver
+                t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports, self.call.deliver,
+                self._on_remb,
             )
             self.transceivers.append(t)
             self.outlets.append(outlet)
@@ -369,7 +383,7 @@ class Session:
             t, outlet = self.transceivers[slot.index], self.outlets[slot.index]
             inbound = self.call.inbounds.get(slot.source) if slot.source is not None else None
             t.direction = "sendonly" if inbound is not None else "inactive"
-            if inbound is not outlet.source:
+            if not _same_track(inbound, outlet.source):
                 # stop at once; start only once the subscriber has accepted the
                 # offer (until then a reused section is disabled on its side and
                 # would drop the keyframe the new source starts with)
@@ -386,10 +400,25 @@ class Session:
                 self._attach(outlet, inbound)
 
     def _attach(self, outlet: Outlet[TransportSink], inbound: Inbound[TransportSink] | None) -> None:
-        packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, time.monotonic())
+        now = time.monotonic()
+        if inbound is not None and inbound.layers:
+            inbound = initial_layer(inbound, self.view_size(inbound.key), now)
+        packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, now)
         self.call.deliver(packets)
         if want_keyframe and inbound is not None:
             self.call.request_keyframe(inbound)
+
+    # -- simulcast ------------------------------------------------------------------
+    def _on_remb(self, bitrate: float) -> None:
+        self.bandwidth.on_remb(bitrate, time.monotonic())
+
+    def update_layers(self, now: float) -> None:
+        """Move each simulcast tile to the layer its size and our bandwidth call for
+        (at that layer's next keyframe, asked for now)."""
+        forwarder = self.call.forwarder
+        for outlet, layer in plan(self.outlets, self.view_size, self.bandwidth, now):
+            if forwarder.switch_layer(outlet, layer, now):
+                self.call.request_keyframe(layer)
 
     def _send_tracks(self) -> None:
         tracks = [
@@ -406,6 +435,11 @@ class Session:
                 self.error("ice_failed", "Your media connection failed; rejoin the call.")
                 await self.flush()
                 self.abort()
+
+
+def _same_track(a: Inbound[TransportSink] | None, b: Inbound[TransportSink] | None) -> bool:
+    """The same Inbound, or two simulcast layers of one track."""
+    return a is b or (a is not None and b is not None and a.layers is not None and a.layers is b.layers)
 
 
 async def _bounded(work: Awaitable[None], timeout: float, what: str) -> None:

@@ -20,12 +20,16 @@ class Ext(enum.IntEnum):
     MID = 1
     ABS_SEND_TIME = 2
     AUDIO_LEVEL = 3
+    RID = 4  # RFC 8852 RtpStreamId: which simulcast layer (read, never forwarded)
+    REPAIRED_RID = 5  # RFC 8852 RepairedRtpStreamId: the layer an RTX packet repairs
 
 
 URIS: dict[str, Ext] = {
     "urn:ietf:params:rtp-hdrext:sdes:mid": Ext.MID,
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": Ext.ABS_SEND_TIME,
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level": Ext.AUDIO_LEVEL,
+    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id": Ext.RID,
+    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id": Ext.REPAIRED_RID,
 }
 
 

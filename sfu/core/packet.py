@@ -22,6 +22,8 @@ _EXT_HEADER = struct.Struct("!HH")
 
 _MID = Ext.MID
 _AUDIO_LEVEL = Ext.AUDIO_LEVEL
+_RID = Ext.RID
+_REPAIRED_RID = Ext.REPAIRED_RID
 
 
 @dataclass(slots=True)
@@ -31,6 +33,8 @@ class RtpView:
     `payload` has padding removed; `audio_level` is the raw one-byte value of
     the RFC 6464 element (V bit and level), `mid` the RFC 8843 MID, both None
     when absent or not negotiated; `data` is the whole original packet.
+    `rid` / `repaired_rid` are the RFC 8852 RtpStreamId / RepairedRtpStreamId
+    (a simulcast layer's name), parsed only where negotiated.
     """
 
     payload_type: int
@@ -42,6 +46,8 @@ class RtpView:
     audio_level: bytes | None
     mid: str | None
     data: bytes
+    rid: str | None = None
+    repaired_rid: str | None = None
 
     @classmethod
     def parse(cls, data: bytes, kinds_by_id: dict[int, Ext]) -> RtpView:
@@ -55,7 +61,7 @@ class RtpView:
         are ignored. Raises ValueError for: truncated header, version != 2, an
         RTCP packet (second byte 192..223, RFC 5761), truncated CSRC list,
         truncated extension header, extension block longer than the packet,
-        truncated extension element, MID not UTF-8, padding length 0 or longer
+        truncated extension element, MID not UTF-8, RID not ASCII, padding length 0 or longer
         than the payload.
         """
         n = len(data)
@@ -75,6 +81,8 @@ class RtpView:
             )
         audio_level: bytes | None = None
         mid: str | None = None
+        rid: str | None = None
+        repaired_rid: str | None = None
         if b0 & 0x10:
             if pos + 4 > n:
                 raise ValueError(
@@ -111,6 +119,10 @@ class RtpView:
                             audio_level = data[i + 1 : i + 2]
                         elif kind is _MID:
                             mid = _decode_mid(data[i + 1 : j])
+                        elif kind is _RID:
+                            rid = _decode_sdes(data[i + 1 : j], "RtpStreamId")
+                        elif kind is _REPAIRED_RID:
+                            repaired_rid = _decode_sdes(data[i + 1 : j], "RepairedRtpStreamId")
                     i = j
             elif profile & 0xFFF0 == 0x1000:  # RFC 8285 two-byte header
                 get = kinds_by_id.get
@@ -135,6 +147,10 @@ class RtpView:
                             audio_level = data[i + 2 : i + 3]
                         elif kind is _MID:
                             mid = _decode_mid(data[i + 2 : j])
+                        elif kind is _RID:
+                            rid = _decode_sdes(data[i + 2 : j], "RtpStreamId")
+                        elif kind is _REPAIRED_RID:
+                            repaired_rid = _decode_sdes(data[i + 2 : j], "RepairedRtpStreamId")
                     i = j
             # any other profile: a valid packet whose extension we ignore
         if b0 & 0x20:
@@ -148,7 +164,9 @@ class RtpView:
             payload = data[pos : n - padding]
         else:
             payload = data[pos:]
-        return cls(b1 & 0x7F, b1 >= 0x80, seq, ts, ssrc, payload, audio_level, mid, data)
+        if rid is None and repaired_rid is None:
+            return cls(b1 & 0x7F, b1 >= 0x80, seq, ts, ssrc, payload, audio_level, mid, data)
+        return cls(b1 & 0x7F, b1 >= 0x80, seq, ts, ssrc, payload, audio_level, mid, data, rid, repaired_rid)
 
 
 def _decode_mid(raw: bytes) -> str:
@@ -156,6 +174,13 @@ def _decode_mid(raw: bytes) -> str:
         return str(raw, "utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"RTP MID extension is not valid UTF-8: {bytes(raw)!r}") from None
+
+
+def _decode_sdes(raw: bytes, what: str) -> str:
+    try:
+        return str(raw, "ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"RTP {what} extension is not ASCII: {bytes(raw)!r}") from None
 
 
 def is_vp8_keyframe_start(payload: bytes | memoryview) -> bool:

@@ -27,6 +27,15 @@ behind the backlog instead of going out. ``Forwarder._to_paced`` and
 calls :meth:`Forwarder.pace` when :meth:`Forwarder.next_due` says, only
 while something is queued.
 
+Simulcast: each layer of a publisher's video is an Inbound of its own; the
+layers of one track share one ``layers`` list (lowest first, as the publisher
+lists them). An outlet fed by a layer moves to a sibling layer only at that
+layer's next keyframe (:meth:`Forwarder.switch_layer`; until then it keeps
+its current layer), and carries a :class:`~sfu.core.vp8.Vp8Munger` that
+continues the VP8 PictureID / TL0PICIDX across the switch, as its Rewriter
+continues sequence numbers and timestamps. Such outlets stay on the Python
+path (the native rewriter copies payloads as they are).
+
 NACKs are bounded per outlet (``sfu.core.nack``): entries deduplicated and
 capped per RTCP packet, no packet resent twice within ``RESEND_INTERVAL``,
 and an RTX byte budget refilled at about the stream's own media rate.
@@ -45,6 +54,7 @@ from sfu.core.rewriter import Rewriter
 from sfu.core.rtx import unwrap_rtx
 from sfu.core.sequence import SequenceGuard
 from sfu.core.throttle import KeyframeThrottle
+from sfu.core.vp8 import Vp8Munger, keyframe_size
 from sfu.routing.layout import Kind, TrackKey
 
 S = TypeVar("S")
@@ -83,6 +93,7 @@ class FastGroup(Protocol[S_in]):
 class Outlet(Generic[S]):
     __slots__ = (
         "kind", "sink", "rewriter", "source", "waiting_keyframe", "held", "fast", "lane", "rtx_lane", "paced", "guard",
+        "target", "vp8",
     )  # fmt: skip
 
     def __init__(self, kind: Kind, sink: S) -> None:
@@ -97,6 +108,34 @@ class Outlet(Generic[S]):
         self.rtx_lane: Lane[Outlet[S]] | None = None  # its retransmissions' own bucket and backlog
         self.paced: Lane[Outlet[S]] | None = None  # the lane while it has a backlog (held meanwhile)
         self.guard: RetransmitGuard | None = None  # its NACK bounds, made on first NACK
+        self.target: Inbound[S] | None = None  # the simulcast layer it moves to at that layer's next keyframe
+        self.vp8: Vp8Munger | None = None  # set while it carries a simulcast track
+
+    def munged(self, view: RtpView) -> RtpView:
+        """``view`` with this outlet's VP8 picture ids (itself when unchanged)."""
+        munger = self.vp8
+        if munger is None:
+            return view
+        payload = munger.rewrite(view.payload)  # type: ignore[arg-type]
+        if payload is view.payload:
+            return view
+        return RtpView(
+            view.payload_type, view.marker, view.sequence_number, view.timestamp, view.ssrc,
+            payload, view.audio_level, view.mid, view.data,
+        )  # fmt: skip
+
+    def translated(self, view: RtpView) -> RtpView:
+        """A cached ``view`` mapped as the current epoch maps (for RTX)."""
+        munger = self.vp8
+        if munger is None:
+            return view
+        payload = munger.translate(view.payload)  # type: ignore[arg-type]
+        if payload is view.payload:
+            return view
+        return RtpView(
+            view.payload_type, view.marker, view.sequence_number, view.timestamp, view.ssrc,
+            payload, view.audio_level, view.mid, view.data,
+        )  # fmt: skip
 
 
 class Inbound(Generic[S]):
@@ -116,6 +155,11 @@ class Inbound(Generic[S]):
         "clock_rate",
         "_rate",
         "_rate_at",
+        "layers",
+        "rid",
+        "switching",
+        "frame_size",
+        "last_arrival",
     )
 
     def __init__(
@@ -136,6 +180,11 @@ class Inbound(Generic[S]):
         self.clock_rate = 90000 if key.kind == "video" else 48000  # VP8, Opus
         self._rate: float | None = None
         self._rate_at: float | None = None
+        self.layers: list[Inbound[S]] | None = None  # the simulcast layers of its track, itself among them
+        self.rid: str | None = None  # its simulcast layer's rid
+        self.switching: list[Outlet[S]] = []  # outlets moving to this layer at its next keyframe
+        self.frame_size: tuple[int, int] | None = None  # of its last keyframe (simulcast layers only)
+        self.last_arrival = float("-inf")  # when its last packet arrived (set by the glue)
 
     @property
     def kind(self) -> Kind:
@@ -180,6 +229,10 @@ class Forwarder(Generic[S]):
         inbound.last_abs_send_time = abs_send_time
         keyframe = inbound.key.kind == "video" and is_vp8_keyframe_start(view.payload)
         inbound.cache.put(view, keyframe)
+        if keyframe and inbound.layers is not None:
+            inbound.frame_size = keyframe_size(view.payload) or inbound.frame_size
+            if inbound.switching:
+                self._switch_here(inbound)  # they get this keyframe, and what follows
         if inbound.group is not None:
             inbound.group.forward(view, abs_send_time)  # every outlet in the fast state, at once
         out: list[tuple[S, bytes]] = []
@@ -194,10 +247,11 @@ class Forwarder(Generic[S]):
                 outlet.waiting_keyframe = False
                 started.append(outlet)
             paced = outlet.paced
+            sent = view if outlet.vp8 is None else outlet.munged(view)
             if paced is None:
-                out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+                out.append((outlet.sink, rewriter.rewrite(sent, abs_send_time)))
             else:  # behind its backlog, in order
-                self.pacer.follow(paced, rewriter.rewrite(view, abs_send_time))
+                self.pacer.follow(paced, rewriter.rewrite(sent, abs_send_time))
         for outlet in started:
             self._sync(outlet)  # from the next packet on, in the fast group
         return out
@@ -226,10 +280,11 @@ class Forwarder(Generic[S]):
             # after this packet, has no place for it
             if rewriter is None or outlet.waiting_keyframe or rewriter.precedes_epoch(view):
                 continue
+            sent = outlet.translated(view)
             if outlet.paced is None:
-                out.append((outlet.sink, rewriter.rewrite(view, abs_send_time)))
+                out.append((outlet.sink, rewriter.rewrite(sent, abs_send_time)))
             else:
-                self.pacer.follow(outlet.paced, rewriter.rewrite(view, abs_send_time))
+                self.pacer.follow(outlet.paced, rewriter.rewrite(sent, abs_send_time))
         return out
 
     # -- pacing ------------------------------------------------------------------
@@ -303,6 +358,7 @@ class Forwarder(Generic[S]):
         publisher should be asked for a keyframe now."""
         if outlet.source is inbound:
             return [], False
+        self._cancel_switch(outlet)
         old = outlet.source
         self._stop_pacing(outlet)  # what was queued belongs to the old source
         if old is not None:
@@ -313,6 +369,12 @@ class Forwarder(Generic[S]):
         outlet.waiting_keyframe = False
         if inbound is None:
             return [], False
+        if inbound.layers is None:
+            outlet.vp8 = None  # a reused section carries a one-layer track: fast path again
+        elif outlet.vp8 is None:
+            outlet.vp8 = Vp8Munger()
+        else:
+            outlet.vp8.switch()
         if inbound.group is None and self._new_group is not None:
             inbound.group = self._new_group()
         inbound.outlets.append(outlet)
@@ -356,6 +418,7 @@ class Forwarder(Generic[S]):
             and not outlet.waiting_keyframe
             and not outlet.held
             and outlet.paced is None  # (a `release` during a backlog must not let live packets overtake it)
+            and outlet.vp8 is None  # simulcast: the VP8 descriptor is rewritten in Python
         )
         if want and not outlet.fast:
             assert group is not None
@@ -390,10 +453,57 @@ class Forwarder(Generic[S]):
             lane = self._lane(outlet, inbound, now)
             out: list[tuple[S, bytes]] = []
             for view in replay:
-                self._offer(outlet, lane, rewrite(view, abs_time), now, out)
+                self._offer(outlet, lane, rewrite(outlet.munged(view), abs_time), now, out)
             return out, want_keyframe
         outlet.waiting_keyframe = True
         return [], want_keyframe
+
+    # -- simulcast -------------------------------------------------------------------
+    def switch_layer(self, outlet: Outlet[S], layer: Inbound[S], now: float) -> bool:
+        """Move ``outlet`` to ``layer``, a sibling of its current simulcast
+        layer, at ``layer``'s next keyframe (it keeps its layer until then;
+        its own layer cancels a pending move). True: ask ``layer``'s publisher
+        for that keyframe now (not throttled)."""
+        source = outlet.source
+        if source is None or source.layers is None or layer.layers is not source.layers:
+            return False
+        if layer is source:
+            self._cancel_switch(outlet)
+            return False
+        if outlet.target is layer:
+            return False  # asked already (a refused request is retried: due_keyframes)
+        self._cancel_switch(outlet)
+        outlet.target = layer
+        layer.switching.append(outlet)
+        return self._keyframe_allowed(layer, now)
+
+    @staticmethod
+    def _cancel_switch(outlet: Outlet[S]) -> None:
+        target, outlet.target = outlet.target, None
+        if target is not None and outlet in target.switching:
+            target.switching.remove(outlet)
+
+    def _switch_here(self, inbound: Inbound[S]) -> None:
+        """A keyframe starts on ``inbound``: the outlets moving to it move now."""
+        waiting, inbound.switching = inbound.switching, []
+        for outlet in waiting:
+            old = outlet.source
+            outlet.target = None
+            if old is None or old is inbound:
+                continue
+            self._stop_pacing(outlet)
+            self._leave_group(outlet)
+            old.outlets.remove(outlet)
+            old.slow = [o for o in old.outlets if not o.fast]
+            outlet.source = inbound
+            outlet.waiting_keyframe = False
+            inbound.outlets.append(outlet)
+            if outlet.rewriter is not None:
+                outlet.rewriter.switch_source()  # continuous: nothing of the old layer is awaited past this keyframe
+            if outlet.vp8 is None:
+                outlet.vp8 = Vp8Munger()
+            outlet.vp8.switch()
+            self._sync(outlet)
 
     # -- feedback from subscribers ----------------------------------------------
     def on_nack(self, outlet: Outlet[S], lost: list[int], now: float) -> list[tuple[S, bytes]]:
@@ -422,7 +532,7 @@ class Forwarder(Generic[S]):
                 continue  # it is on its way already
             if not guard.admit(original, len(view.data) + RTX_OVERHEAD, now):
                 break  # the budget is spent: the rest of this NACK waits for the next
-            packet = rewriter.rtx(view, abs_time)
+            packet = rewriter.rtx(outlet.translated(view), abs_time)
             if packet is not None:
                 self._offer(outlet, lane, packet, now, out)
         return out

@@ -3,7 +3,8 @@
 The sender keeps a :class:`SilentTrack` so aiortc never encodes; when aiortc
 starts it (DTLS up, parameters negotiated) the slot gets its Rewriter. RTCP
 from the subscriber is intercepted: NACKs are answered with RTX from the
-publisher's packet cache, PLI/FIR become (throttled) keyframe requests;
+publisher's packet cache, PLI/FIR become (throttled) keyframe requests, a REMB feeds
+the subscriber's simulcast layer choice;
 receiver reports are not needed and dropped.
 
 What a subscriber's RTCP can cost is bounded before aiortc parses it: each
@@ -27,6 +28,7 @@ from typing import Callable
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
@@ -35,6 +37,7 @@ from aiortc.rtp import (
     RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
+    unpack_remb_fci,
 )
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -51,6 +54,7 @@ from sfu.rtc.sink import TransportSink
 
 RequestKeyframe = Callable[[Inbound[TransportSink]], None]
 Deliver = Callable[[list[tuple[TransportSink, bytes]]], None]  # sends, and paces what is queued
+OnRemb = Callable[[float], None]  # the subscriber's receive estimate, bits per second
 
 RTCP_RATE = 32_000.0  # bytes/s of RTCP one subscriber transport may send us...
 RTCP_BURST = 16_384  # ...and at once; the excess is dropped unparsed
@@ -99,6 +103,7 @@ def hook_sender(
     request_keyframe: RequestKeyframe,
     reports: SenderReports,
     deliver: Deliver,
+    on_remb: OnRemb | None = None,
 ) -> None:
     original_rtcp = sender._handle_rtcp_packet
     guard_rtcp(sender.transport)  # the subscriber's malformed RTCP is dropped, not raised
@@ -125,6 +130,13 @@ def hook_sender(
             inbound = forwarder.on_picture_loss(outlet, time.monotonic())
             if inbound is not None:
                 request_keyframe(inbound)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            if on_remb is not None:  # (aiortc routes a REMB to each sender it lists)
+                try:
+                    bitrate, _ = unpack_remb_fci(packet.fci)
+                except ValueError:
+                    return  # not a REMB
+                on_remb(float(bitrate))
         elif not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             await original_rtcp(packet)
 

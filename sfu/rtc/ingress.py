@@ -24,6 +24,14 @@ timer. Keyframe requests still go through ``receiver._send_rtcp_pli``.
 A section adopts at most :data:`MAX_SSRCS_PER_SECTION` SSRCs (media and RTX,
 from the SDP or first seen by mid): packets of any other SSRC are dropped
 before anything keeps state for them, and libsrtp's stream for it is removed.
+
+Simulcast (``simulcast``, read from the offer by the session): a video section
+with rids gets one Inbound per layer, sharing one ``layers`` list, and a
+new SSRC is bound to its layer by the rid header extension it carries (a
+retransmission by its repaired rid); a simulcast section adopts at most
+:data:`MAX_SSRCS_PER_SIMULCAST_SECTION`. A packet naming an unknown rid is
+dropped and its SSRC refused; one with no rid at all (the browser has not
+named it yet) is dropped.
 """
 
 from __future__ import annotations
@@ -47,12 +55,14 @@ from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import Kind, TrackKey
 from sfu.rtc.receiver_state import drop_receive_path
 from sfu.rtc.sink import TransportSink
+from sfu.signaling.simulcast_sdp import SimulcastOffer
 
 log = logging.getLogger("callsfu.sfu")
 
 OnInbound = Callable[[Inbound[TransportSink], RTCRtpReceiver], None]
 
 MAX_SSRCS_PER_SECTION = 4  # media + RTX, and one change of source for each
+MAX_SSRCS_PER_SIMULCAST_SECTION = 8  # media + RTX of 3 layers, and one change of source
 REFUSED_MEMORY = 256  # SSRCs remembered as refused (their packets are not parsed again)
 
 
@@ -79,6 +89,8 @@ class Ingress:
         self.dtls: RTCDtlsTransport | None = None  # where our feedback goes
         self.ssrcs_by_mid: dict[str, set[int]] = {}  # every SSRC a section has adopted
         self._refused: set[int] = set()
+        self.simulcast: dict[str, SimulcastOffer] = {}  # by mid: the sections offered with simulcast
+        self.by_rid: dict[str, dict[str, Inbound[TransportSink]]] = {}  # mid -> rid -> layer
 
     def hook_receiver(self, receiver: RTCRtpReceiver, kind: Kind) -> None:
         drop_receive_path(receiver)  # its packets come here, never through aiortc's path
@@ -88,9 +100,15 @@ class Ingress:
             # receive path that never runs here
             known = self._started.get(id(receiver))
             if known is not None:  # aiortc calls receive() again on every renegotiation:
-                self._bind_encodings(known, parameters)  # same track, perhaps new SSRCs
+                if known.layers is None:
+                    self._bind_encodings(known, parameters)  # same track, perhaps new SSRCs
                 return
             ext = kinds_by_id((e.id, e.uri) for e in parameters.headerExtensions)
+            simulcast = self.simulcast.get(parameters.muxId or "") if kind == "video" else None
+            if simulcast is not None:
+                ext[simulcast.rid_id] = Ext.RID  # aiortc does not negotiate them: the offer's ids
+                if simulcast.repaired_rid_id is not None:
+                    ext[simulcast.repaired_rid_id] = Ext.REPAIRED_RID
             self.kinds_by_id.update(ext)
             media = [c for c in parameters.codecs if c.mimeType.lower() != f"{kind}/rtx"]
             rtx_pt = next(
@@ -101,10 +119,17 @@ class Ingress:
                 ),
                 None,
             )
-            inbound: Inbound[TransportSink] = Inbound(
-                TrackKey(self.participant_id, kind), media[0].payloadType, ext, rtx_payload_type=rtx_pt
-            )
+            key = TrackKey(self.participant_id, kind)
+            inbound: Inbound[TransportSink] = Inbound(key, media[0].payloadType, ext, rtx_payload_type=rtx_pt)
             self._media[inbound] = (media[0].clockRate, _nack_negotiated(media[0]))
+            if simulcast is not None:
+                layers: list[Inbound[TransportSink]] = [
+                    Inbound(key, media[0].payloadType, ext, rtx_payload_type=rtx_pt) for _ in simulcast.rids[:-1]
+                ] + [inbound]  # the last (the largest, as browsers list them) stands for the track
+                for layer, rid in zip(layers, simulcast.rids):
+                    layer.layers, layer.rid = layers, rid
+                    self._media[layer] = self._media[inbound]
+                self.by_rid[simulcast.mid] = {rid: layer for layer, rid in zip(layers, simulcast.rids)}
             self._started[id(receiver)] = inbound
             rtcp_ssrc = getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
             if not self._sender_ssrc_known and isinstance(rtcp_ssrc, int):
@@ -112,7 +137,8 @@ class Ingress:
                 self._sender_ssrc_known = True
             if parameters.muxId:
                 self.by_mid[parameters.muxId] = inbound
-            self._bind_encodings(inbound, parameters)
+            if simulcast is None:
+                self._bind_encodings(inbound, parameters)  # simulcast layers are told apart by rid
             self.hook_transport(receiver.transport)
             self.on_inbound(inbound, receiver)
 
@@ -136,7 +162,7 @@ class Ingress:
         ssrcs = self.ssrcs_by_mid.setdefault(mid, set())
         if ssrc in ssrcs:
             return True
-        if len(ssrcs) >= MAX_SSRCS_PER_SECTION:
+        if len(ssrcs) >= (MAX_SSRCS_PER_SIMULCAST_SECTION if mid in self.by_rid else MAX_SSRCS_PER_SECTION):
             return False
         ssrcs.add(ssrc)
         return True
@@ -158,14 +184,16 @@ class Ingress:
                 return
         try:
             payload_type = data[1] & 0x7F
+            now = time.monotonic()
             if payload_type == inbound.payload_type:
+                inbound.last_arrival = now  # (not RTX: a browser probes with padding there)
                 self.feedback.on_media(
                     ssrc,
                     int.from_bytes(data[2:4], "big"),
                     int.from_bytes(data[4:8], "big"),
                     arrival_time_ms,
                     len(data),
-                    time.monotonic(),
+                    now,
                 )
             elif payload_type == inbound.rtx_payload_type:
                 osn = original_sequence_number(data)
@@ -243,6 +271,14 @@ class Ingress:
         except ValueError:
             return None
         inbound = self.by_mid.get(view.mid) if view.mid is not None else None
+        layers = self.by_rid.get(view.mid) if view.mid is not None else None
+        if inbound is not None and layers is not None:
+            rid = view.rid if view.payload_type == inbound.payload_type else view.repaired_rid
+            if rid is None:
+                return None  # not named yet: nothing to bind it to (not refused: it will be)
+            inbound = layers.get(rid)
+            if inbound is None:
+                log.info("%s sent a simulcast layer it did not offer (rid %r): refused", self.participant_id, rid[:16])
         if inbound is None or view.mid is None or not self._adopt(view.mid, view.ssrc):
             self._refuse(view.ssrc)
             return None  # unknown, or over its section's cap

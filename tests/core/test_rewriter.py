@@ -78,7 +78,7 @@ def test_rewrite_cross_checked_with_aiortc() -> None:
 
 @pytest.mark.parametrize(
     "kinds",
-    [c for n in range(4) for c in itertools.combinations(list(Ext), n)],
+    [c for n in range(4) for c in itertools.combinations(list(SUB_IDS), n)],
     ids=lambda c: "+".join(k.name for k in c) or "none",
 )
 @pytest.mark.parametrize("level", [None, b"\x7f"])
