@@ -13,7 +13,7 @@ from control.config import Config
 from control.ice_servers import ice_servers_for
 from control.links import LinkService
 from control.ratelimit import RateLimiter
-from control.validation import call_type_field, json_object, only_fields, text_field
+from control.validation import bool_field, call_type_field, json_object, only_fields, text_field
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 LINKS: web.AppKey[LinkService] = web.AppKey("links", LinkService)
@@ -34,11 +34,12 @@ async def create_link(request: web.Request) -> web.Response:
     _manage(request)
     request.app[LIMITER].check(request.remote, request.app[LINKS].clock.now(), "new links")
     body = await json_object(request)
-    only_fields(body, ("type", "title"))
+    only_fields(body, ("type", "title", "e2ee"))
     call_type = call_type_field(body)
     title = text_field(body, "title", required=False, min_len=0, max_len=100) or ""
+    e2ee = bool_field(body, "e2ee")
     service = request.app[LINKS]
-    token, link = await service.create("audio" if call_type == "audio" else "video", title)
+    token, link = await service.create("audio" if call_type == "audio" else "video", title, e2ee)
     return web.json_response(
         {
             "token": token,
@@ -48,6 +49,7 @@ async def create_link(request: web.Request) -> web.Response:
             "created_at": iso8601(link.created_at),
             "expires_at": iso8601(link.expires_at),
             "max_participants": link.max_participants,
+            "e2ee": link.e2ee,
         },
         status=201,
         headers={"Location": f"/api/links/{token}"},
@@ -70,9 +72,10 @@ async def join_link(request: web.Request) -> web.Response:
     link = await service.find(token)  # a dead link answers 404/410 before the body is judged
     request.app[LIMITER].check(request.remote, service.clock.now(), "joins")
     body = await json_object(request)
-    only_fields(body, ("name",))
+    only_fields(body, ("name", "e2ee"))
     name = text_field(body, "name", required=True, min_len=1, max_len=64)
     assert name is not None
+    service.check_e2ee(link, bool_field(body, "e2ee"))
     grant = await service.join(link, name)
     config = request.app[CONFIG]
     return web.json_response(
@@ -80,6 +83,7 @@ async def join_link(request: web.Request) -> web.Response:
             "participant_id": grant.participant_id,
             "ws_url": grant.ws_url,
             "type": grant.type,
+            "e2ee": link.e2ee,
             "ice_servers": ice_servers_for(config.ice_servers, config.turn_secret, grant.participant_id, service.clock.now()),
         }
     )

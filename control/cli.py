@@ -28,6 +28,14 @@ def _env_list(flag: str) -> list[str]:
     return (_env(flag) or "").replace(",", " ").split()
 
 
+def _truthy(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"callsfu: {value!r} is not a yes/no value (use 1 or 0)")
+
+
 def _env_default(flag: str, default: Any, convert: Callable[[str], Any] = str) -> Any:
     value = _env(flag)
     return default if value is None or value == "" else convert(value)
@@ -233,11 +241,25 @@ def _print(status: int, payload: Any) -> int:
     return 0
 
 
+def new_e2ee_key() -> str:
+    """256 random bits for an end-to-end encrypted link, base64url without
+    padding: what goes after ``#key=`` (docs/protocol.md). Made here, never sent."""
+    import base64
+    import secrets
+
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
 def _link_create(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"type": args.type}
     if args.title:
         body["title"] = args.title
-    return _print(*_request(args, "POST", "/api/links", body))
+    if args.e2ee:
+        body["e2ee"] = True
+    status, payload = _request(args, "POST", "/api/links", body)
+    if args.e2ee and status < 400 and isinstance(payload, dict) and "url" in payload:
+        payload["url"] = f"{payload['url']}#key={new_e2ee_key()}"  # the server never sees it
+    return _print(status, payload)
 
 
 def _link_show(args: argparse.Namespace) -> int:
@@ -262,6 +284,7 @@ def _link_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     c = lsub.add_parser("create", parents=[common], help="create a call link", description="Create a call link and print it as JSON (its url is what you share).")
     c.add_argument("--type", choices=["audio", "video"], required=True, help="audio or video call")
     c.add_argument("--title", default=None, help="optional title, at most 100 characters")
+    c.add_argument("--e2ee", action="store_true", default=_env_default("e2ee", False, _truthy), help="end-to-end encrypted call: a 256-bit key is made here and printed in the url after #key= (the server never receives it; share the whole url). Env CALLSFU_E2EE=1")
     c.set_defaults(func=_link_create)
     s = lsub.add_parser("show", parents=[common], help="show a link and who is in its call", description="Show a call link: type, title, expiry and how many people are in the call now.")
     s.add_argument("token", help="the link's token (the last part of its URL)")

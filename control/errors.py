@@ -13,6 +13,8 @@ STATUS: dict[str, int] = {
     "bad_request": 400,
     "unauthorized": 401,
     "forbidden": 403,
+    "e2ee_required": 403,
+    "call_not_e2ee": 403,
     "link_not_found": 404,
     "not_found": 404,
     "method_not_allowed": 405,

@@ -50,7 +50,7 @@ class LinkService:
     def url(self, token: str) -> str:
         return f"{self.config.base_url}/call/{token}"
 
-    async def create(self, call_type: CallType, title: str) -> tuple[str, LinkRecord]:
+    async def create(self, call_type: CallType, title: str, e2ee: bool = False) -> tuple[str, LinkRecord]:
         now = self.clock.now()
         token = new_token()
         link = LinkRecord(
@@ -60,6 +60,7 @@ class LinkService:
             created_at=now,
             expires_at=now + self.config.link_ttl,
             max_participants=self.config.max_participants,
+            e2ee=e2ee,
         )
         await self.store.create_link(link)
         return token, link
@@ -90,6 +91,7 @@ class LinkService:
             "created_at": iso8601(link.created_at),
             "expires_at": iso8601(link.expires_at),
             "max_participants": link.max_participants,
+            "e2ee": link.e2ee,
             "participants": await self.store.count_connected(link.token_hash),
             "viewers": self.viewers(link.token_hash),
         }
@@ -174,6 +176,24 @@ class LinkService:
         except Exception as exc:  # the store failed again: the next reconnect re-checks
             log.debug("re-check after reconnecting failed: %r", exc)
 
+    @staticmethod
+    def check_e2ee(link: LinkRecord, encrypts: bool, client: str = "This client") -> None:
+        """An end-to-end encrypted call admits only clients that encrypt their
+        media with the link's key themselves (they say so: ``"e2ee": true``);
+        anyone else would send the others plain media and receive noise."""
+        if link.e2ee and not encrypts:
+            raise ApiError(
+                "e2ee_required",
+                f"This call is end-to-end encrypted; {client} does not say it encrypts its media with the"
+                " link's key, so it may not join. Open the full link (with its #key=...) in a browser,"
+                " or join with \"e2ee\": true if your client encrypts as docs/protocol.md describes.",
+            )
+        if encrypts and not link.e2ee:
+            raise ApiError(
+                "call_not_e2ee",
+                "This call is not end-to-end encrypted: join without \"e2ee\": true (the others could not read your media).",
+            )
+
     async def join(self, link: LinkRecord, name: str) -> JoinGrant:
         """Hold a seat in ``link``'s call (found live by :meth:`find`)."""
         now = self.clock.now()
@@ -215,6 +235,7 @@ class LinkService:
             call_type=link.type,
             title=link.title,
             max_participants=link.max_participants,
+            e2ee=link.e2ee,
         )
 
     async def release(self, admission: Admission) -> None:

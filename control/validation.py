@@ -150,7 +150,8 @@ def only_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
     server does not have, must not pass silently)."""
     for key in body:
         if key not in allowed:
-            listed = " and ".join(f"'{f}'" for f in allowed)
+            quoted = [f"'{f}'" for f in allowed]
+            listed = " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
             shown = json.dumps(key)[1:-1]  # escaped: a key may hold anything
             shown = shown if len(shown) <= 40 else shown[:40] + "…"
             raise ApiError("bad_request", f"The field '{shown}' is not known here; this body takes {listed}.")
@@ -194,3 +195,14 @@ def call_type_field(body: dict[str, Any]) -> str:
     if value not in ("audio", "video"):
         raise ApiError("bad_request", "The field 'type' must be \"audio\" or \"video\".")
     return str(value)
+
+
+def bool_field(body: dict[str, Any], field: str) -> bool:
+    """An optional flag: ``true`` or ``false``; absent or ``null`` is false."""
+    value = body.get(field)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        kind = "a string" if isinstance(value, str) else _KINDS.get(type(value), type(value).__name__)
+        raise ApiError("bad_request", f"The field '{field}' must be true or false, not {kind}.")
+    return value

@@ -26,6 +26,7 @@ class Admission:
     call_type: CallType
     title: str
     max_participants: int
+    e2ee: bool = False  # the call's media is end-to-end encrypted by its clients (opaque to the SFU)
 
 
 class Gatekeeper(Protocol):

@@ -31,6 +31,7 @@ class Call:
         self.call_id = first.call_id
         self.type = first.call_type
         self.title = first.title
+        self.e2ee = first.e2ee
         self.max_participants = first.max_participants
         self.sessions: dict[str, Session] = {}
         self.admitted: set[str] = set()  # participants connecting or connected

@@ -154,7 +154,7 @@ class Session:
             {
                 "type": "welcome",
                 "participant_id": self.pid,
-                "call": {"type": self.call.type, "title": self.call.title},
+                "call": {"type": self.call.type, "title": self.call.title, "e2ee": self.call.e2ee},
                 "participants": self.call.roster(exclude=self.pid),
             }
         )

@@ -77,8 +77,11 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def create_link(self, call_type: str = "video", title: str = "") -> dict[str, Any]:
-        status, body = http("POST", self.url + "/api/links", {"type": call_type, "title": title})
+    def create_link(self, call_type: str = "video", title: str = "", e2ee: bool = False) -> dict[str, Any]:
+        fields: dict[str, Any] = {"type": call_type, "title": title}
+        if e2ee:
+            fields["e2ee"] = True
+        status, body = http("POST", self.url + "/api/links", fields)
         assert status == 201, body
         return dict(body)
 

@@ -21,6 +21,7 @@ class LinkRecord:
     expires_at: float
     max_participants: int
     revoked_at: float | None = None
+    e2ee: bool = False  # end-to-end encrypted: the key travels in the link's #fragment, never here
 
 
 @dataclass(frozen=True, slots=True)

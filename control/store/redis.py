@@ -6,7 +6,7 @@ race. Only hashes of tokens and tickets are stored. Keys (``P`` is the prefix,
 ``callsfu:`` by default)::
 
     P link:{token_hash}     hash   type, title, created_at, expires_at,
-                                   max_participants[, revoked_at]
+                                   max_participants[, revoked_at][, e2ee ("1")]
     P seat:{participant}    hash   token_hash, name, ticket_expires_at,
                                    ticket_hash (until redeemed), node (once redeemed)
     P ticket:{ticket_hash}  string participant id, until redeemed
@@ -222,6 +222,8 @@ class RedisStore:
         ]  # fmt: skip
         if link.revoked_at is not None:
             fields += ["revoked_at", _num(link.revoked_at)]
+        if link.e2ee:
+            fields += ["e2ee", "1"]
         created = await self._create(keys=[self._key("link", link.token_hash)], args=[self.prefix, *fields])
         if not created:
             raise ValueError(f"a link with token hash {link.token_hash} exists already")
@@ -240,6 +242,7 @@ class RedisStore:
             expires_at=float(row["expires_at"]),
             max_participants=int(row["max_participants"]),
             revoked_at=None if revoked is None else float(revoked),
+            e2ee=row.get("e2ee") == "1",
         )
 
     async def revoke_link(self, token_hash: str, now: float) -> None:

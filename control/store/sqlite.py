@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS links (
     created_at REAL NOT NULL,
     expires_at REAL NOT NULL,
     max_participants INTEGER NOT NULL,
-    revoked_at REAL
+    revoked_at REAL,
+    e2ee INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS seats (
     participant_id TEXT PRIMARY KEY,
@@ -46,6 +47,13 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a data directory was created (SQLite has no ADD COLUMN IF NOT EXISTS)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(links)")}
+        if "e2ee" not in columns:
+            self._db.execute("ALTER TABLE links ADD COLUMN e2ee INTEGER NOT NULL DEFAULT 0")
 
     @classmethod
     def in_dir(cls, data_dir: Path) -> SqliteStore:
@@ -53,7 +61,8 @@ class SqliteStore:
 
     async def create_link(self, link: LinkRecord) -> None:
         self._db.execute(
-            "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO links (token_hash, type, title, created_at, expires_at, max_participants,"
+            " revoked_at, e2ee) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 link.token_hash,
                 link.type,
@@ -62,19 +71,20 @@ class SqliteStore:
                 link.expires_at,
                 link.max_participants,
                 link.revoked_at,
+                int(link.e2ee),
             ),
         )
 
     async def get_link(self, token_hash: str) -> LinkRecord | None:
         row = self._db.execute(
             "SELECT token_hash, type, title, created_at, expires_at, max_participants,"
-            " revoked_at FROM links WHERE token_hash = ?",
+            " revoked_at, e2ee FROM links WHERE token_hash = ?",
             (token_hash,),
         ).fetchone()
         if row is None:
             return None
         call_type: CallType = "audio" if row[1] == "audio" else "video"
-        return LinkRecord(row[0], call_type, row[2], row[3], row[4], row[5], row[6])
+        return LinkRecord(row[0], call_type, row[2], row[3], row[4], row[5], row[6], bool(row[7]))
 
     async def revoke_link(self, token_hash: str, now: float) -> None:
         self._db.execute(

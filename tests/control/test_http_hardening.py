@@ -88,7 +88,7 @@ async def test_nesting_up_to_the_limit_is_parsed_and_brackets_in_strings_do_not_
         resp = await client.post("/api/links", data=body, headers={"Content-Type": "application/json"})
         status, code, message = await error_of(resp)
         assert (status, code) == (400, "bad_request")
-        assert "The field 'x' is not known here; this body takes 'type' and 'title'." == message
+        assert "The field 'x' is not known here; this body takes 'type', 'title' and 'e2ee'." == message
         body = '{"type": "video", "title": "[[[[{{{{' + "[" * 80 + '"}'
         resp = await client.post("/api/links", data=body, headers={"Content-Type": "application/json"})
         assert resp.status == 201, await resp.text()
@@ -97,8 +97,8 @@ async def test_nesting_up_to_the_limit_is_parsed_and_brackets_in_strings_do_not_
 
 async def test_unknown_fields_are_refused_by_name(tmp_path: Path) -> None:
     async with running_server(tmp_path) as (client, _):
-        resp = await client.post("/api/links", json={"type": "video", "e2ee": True})
-        assert (await error_of(resp))[2] == "The field 'e2ee' is not known here; this body takes 'type' and 'title'."
+        resp = await client.post("/api/links", json={"type": "video", "e2e": True})
+        assert (await error_of(resp))[2] == "The field 'e2e' is not known here; this body takes 'type', 'title' and 'e2ee'."
         token = (await (await client.post("/api/links", json={"type": "video"})).json())["token"]
         resp = await client.post(f"/api/links/{token}/join", json={"name": "Ann", "\u202e" * 50: 1})
         status, code, message = await error_of(resp)

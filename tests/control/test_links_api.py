@@ -38,7 +38,7 @@ async def test_create_show_and_health(tmp_path: Path) -> None:
         resp = await client.post("/api/links", json={"type": "video", "title": "Standup"})
         assert resp.status == 201
         link = await resp.json()
-        assert set(link) == {"token", "url", "type", "title", "created_at", "expires_at", "max_participants"}
+        assert set(link) == {"token", "url", "type", "title", "created_at", "expires_at", "max_participants", "e2ee"}
         assert TOKEN_RE.match(link["token"])
         assert link["url"] == f"{config.public_url}/call/{link['token']}"
         assert (link["type"], link["title"], link["max_participants"]) == ("video", "Standup", 32)
@@ -55,6 +55,7 @@ async def test_create_show_and_health(tmp_path: Path) -> None:
             "created_at": link["created_at"],
             "expires_at": link["expires_at"],
             "max_participants": 32,
+            "e2ee": False,
             "participants": 0,
             "viewers": 0,
         }
@@ -157,7 +158,7 @@ async def test_join_grant_and_tickets(tmp_path: Path) -> None:
         resp = await client.post(f"/api/links/{token}/join", json={"name": "Ann"})
         assert resp.status == 200
         grant = await resp.json()
-        assert set(grant) == {"participant_id", "ws_url", "type", "ice_servers"}
+        assert set(grant) == {"participant_id", "ws_url", "type", "ice_servers", "e2ee"}
         assert grant["type"] == "video" and grant["ice_servers"] == []
         assert grant["ws_url"].startswith(f"ws://127.0.0.1:{config.port}/ws/")
         ticket_path = grant["ws_url"].split(str(config.port), 1)[1]
@@ -173,7 +174,7 @@ async def test_join_grant_and_tickets(tmp_path: Path) -> None:
         ws = await client.ws_connect(ticket_path)
         welcome = await ws.receive_json(timeout=5)
         assert welcome["type"] == "welcome" and welcome["participant_id"] == grant["participant_id"]
-        assert welcome["call"] == {"type": "video", "title": ""} and welcome["participants"] == []
+        assert welcome["call"] == {"type": "video", "title": "", "e2ee": False} and welcome["participants"] == []
         shown = await (await client.get(f"/api/links/{token}")).json()
         assert shown["participants"] == 1
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:

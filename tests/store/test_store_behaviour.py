@@ -58,6 +58,15 @@ async def test_create_get_revoke(store: LinkStore) -> None:
     assert await store.get_link(h("unknown")) is None
 
 
+async def test_an_e2ee_link_keeps_its_flag_and_nothing_else(store: LinkStore) -> None:
+    rec, plain = link(e2ee=True), link()
+    await store.create_link(rec)
+    await store.create_link(plain)
+    assert await store.get_link(rec.token_hash) == rec and rec.e2ee
+    got = await store.get_link(plain.token_hash)
+    assert got == plain and got is not None and not got.e2ee
+
+
 async def test_100_concurrent_reservations_hold_exactly_n_seats(store: LinkStore) -> None:
     for n in (32, 5):
         rec = link(max_participants=n)
