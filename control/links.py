@@ -177,16 +177,24 @@ class LinkService:
             log.debug("re-check after reconnecting failed: %r", exc)
 
     @staticmethod
-    def check_e2ee(link: LinkRecord, encrypts: bool, client: str = "This client") -> None:
+    def check_e2ee(link: LinkRecord, encrypts: bool, via: str | None = None) -> None:
         """An end-to-end encrypted call admits only clients that encrypt their
-        media with the link's key themselves (they say so: ``"e2ee": true``);
-        anyone else would send the others plain media and receive noise."""
+        media with the link's key themselves (a join says so: ``"e2ee": true``);
+        anyone else would send the others plain media and receive noise.
+        ``via``: WHIP or WHEP, which have no way to say so (refused outright)."""
+        if link.e2ee and via is not None:
+            raise ApiError(
+                "e2ee_required",
+                f"This call is end-to-end encrypted: {via} cannot take part, since the server cannot read"
+                " its media and the others cannot read what it would send. Use the call page with the full"
+                " link (its #key=...).",
+            )
         if link.e2ee and not encrypts:
             raise ApiError(
                 "e2ee_required",
-                f"This call is end-to-end encrypted; {client} does not say it encrypts its media with the"
-                " link's key, so it may not join. Open the full link (with its #key=...) in a browser,"
-                " or join with \"e2ee\": true if your client encrypts as docs/protocol.md describes.",
+                "This call is end-to-end encrypted and this join does not say it encrypts its media with the"
+                " link's key: open the full link (with its #key=...) in a browser, or join with"
+                " \"e2ee\": true if your client encrypts as docs/protocol.md describes.",
             )
         if encrypts and not link.e2ee:
             raise ApiError(

@@ -4,6 +4,8 @@
   ``201`` with the answer, ``Location`` (the session's resource) and an
   ``ETag``. The publisher takes a seat like anyone joining (``409
   call_full``); the link is the credential (``404``/``410`` as everywhere).
+  An end-to-end encrypted call refuses WHIP and WHEP (``403 e2ee_required``):
+  neither can encrypt or decrypt with the key in the link's fragment.
 - ``POST /whep/TOKEN``, a receive-only offer → ``201`` likewise; a viewer
   of the current speaker, no seat, at most ``--max-viewers`` per call.
 - ``DELETE`` on the resource ends it (``200``); ``PATCH`` answers ``405``:
@@ -86,6 +88,7 @@ def _created(request: web.Request, kind: str, rid: str, answer: str) -> web.Resp
 async def whip_publish(request: web.Request) -> web.Response:
     service = request.app[LINKS]
     link = await service.find(request.match_info["token"])
+    service.check_e2ee(link, False, via="a WHIP publisher")
     request.app[LIMITER].check(request.remote, service.clock.now(), "joins")
     name = text_field(dict(request.query), "name", required=False, min_len=1, max_len=64) or DEFAULT_NAME
     sdp = await _offer(request)
@@ -100,6 +103,7 @@ async def whip_publish(request: web.Request) -> web.Response:
 async def whep_view(request: web.Request) -> web.Response:
     service = request.app[LINKS]
     link = await service.find(request.match_info["token"])
+    service.check_e2ee(link, False, via="a WHEP viewer")
     request.app[LIMITER].check(request.remote, service.clock.now(), "viewers")
     sdp = await _offer(request)
     call_of = Admission(

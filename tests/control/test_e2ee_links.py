@@ -133,3 +133,14 @@ def test_cli_link_create_e2ee_makes_the_key_locally(tmp_path: Path) -> None:
                 assert key.encode() not in blob and raw not in blob and raw.hex().encode() not in blob
     finally:
         srv.stop()
+
+
+async def test_whip_and_whep_are_refused_by_an_e2ee_call(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as (client, _):
+        token = (await (await client.post("/api/links", json={"type": "video", "e2ee": True})).json())["token"]
+        for kind, who in (("whip", "a WHIP publisher"), ("whep", "a WHEP viewer")):
+            resp = await client.post(f"/{kind}/{token}", data="v=0\r\n", headers={"Content-Type": "application/sdp"})
+            status, code, message = await error_of(resp)
+            assert (status, code) == (403, "e2ee_required") and who in message and "#key=" in message
+        shown = await (await client.get(f"/api/links/{token}")).json()
+        assert shown["participants"] == 0  # no seat was taken
