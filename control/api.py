@@ -22,12 +22,17 @@ LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
-def _manage(request: web.Request) -> None:
+def _manage(request: web.Request, what: str = "create or revoke links") -> None:
     config = request.app[CONFIG]
-    check_manage(request.remote, request.headers.get("Authorization"), config.api_key)
+    check_manage(request.remote, request.headers.get("Authorization"), config.api_key, what)
     if config.api_key is None:  # loopback-only: the browser on this machine must not be rebound here
         target = RequestTarget(config.host, config.public_url, config.base_url)
         target.check(request.headers.get("Host"), request.headers.get("Origin"))
+
+
+def check_operator(request: web.Request, what: str) -> None:
+    """``/metrics``, ``/stats``: the rule of link management (loopback, or the API key)."""
+    _manage(request, what)
 
 
 async def create_link(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from control import media_api, web_client
+from control import media_api, operator, web_client
 from control.api import CONFIG, LIMITER, LINKS, add_routes
 from control.ratelimit import RateLimiter
 from control.clock import Clock, SystemClock
@@ -16,9 +16,12 @@ from control.config import Config
 from control.errors import ApiError, json_errors
 from control.headers import add_security_headers
 from control.links import NODE_TTL, LinkService
+from control.metrics import Metrics, http_middleware
+from control.webhooks import Webhooks
 from control.store.base import LinkStore
 from sfu.endpoints import MediaEndpoints
 from sfu.node import SfuNode
+from sfu.observe import merge
 
 log = logging.getLogger("callsfu")
 
@@ -40,8 +43,12 @@ def open_store(config: Config) -> LinkStore:
 def create_app(
     config: Config, *, clock: Clock | None = None, store: LinkStore | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+    metrics = Metrics(lambda: app[operator.OBSERVE]())
+    app = web.Application(middlewares=[http_middleware(metrics), json_errors], client_max_size=64 * 1024)
     app[CONFIG] = config
+    app[operator.METRICS] = metrics
+    app[operator.OBSERVE] = lambda: merge([])  # until the SFU is up
+    webhooks = Webhooks(config.webhook_urls, config.webhook_secret, count=lambda outcome: metrics.webhooks.labels(outcome).inc())
     app[LIMITER] = RateLimiter(config.rate_limit)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -49,7 +56,9 @@ def create_app(
         await the_store.clear_seats()
         await the_store.heartbeat(NODE_TTL)  # alive before the first seat is redeemed through it
         service = LinkService(config, the_store, clock or SystemClock())
-        node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host, udp_port=config.udp_port)
+        webhooks.start()
+        service.on_event = webhooks.emit
+        node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host, udp_port=config.udp_port, on_event=webhooks.emit)
         udp_port = await node.start()
         print(f"callsfu media (ICE/DTLS/SRTP) on UDP port {udp_port}", flush=True)
         service.media = node
@@ -57,6 +66,7 @@ def create_app(
         app[SFU] = node
         app[media_api.ENDPOINTS] = endpoints = MediaEndpoints(node, config.max_viewers)
         service.viewers = endpoints.viewer_count
+        app[operator.OBSERVE] = node.snapshot
         loop = asyncio.get_running_loop()
         background = [
             loop.create_task(service.follow_revocations(lambda: node.calls.keys())),
@@ -66,12 +76,14 @@ def create_app(
         for task in background:
             task.cancel()
         await node.close()
+        await webhooks.close()  # (after the calls' last events were queued: a moment to deliver them)
         await the_store.close()
 
     app.cleanup_ctx.append(lifecycle)
     add_security_headers(app, config)
     add_routes(app)
     media_api.add_routes(app)
+    operator.add_routes(app)
     app.router.add_get("/ws/{ticket}", _ws)
     web_client.add_routes(app)
     return app

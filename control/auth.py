@@ -21,8 +21,10 @@ def is_loopback(remote: str | None) -> bool:
         return False
 
 
-def check_manage(remote: str | None, authorization: str | None, api_key: str | None) -> None:
-    """Raise ApiError unless this caller may create or revoke links.
+def check_manage(
+    remote: str | None, authorization: str | None, api_key: str | None, what: str = "create or revoke links"
+) -> None:
+    """Raise ApiError unless this caller may create or revoke links (or do ``what``).
 
     With an API key configured, the caller must send ``Authorization: Bearer KEY``.
     Without one, only loopback callers may manage (the operator on the box).
@@ -31,14 +33,14 @@ def check_manage(remote: str | None, authorization: str | None, api_key: str | N
         if not is_loopback(remote):
             raise ApiError(
                 "forbidden",
-                "Only this machine may create or revoke links because the server has no"
+                f"Only this machine may {what} because the server has no"
                 " --api-key; start it with --api-key and send 'Authorization: Bearer KEY'.",
             )
         return
     if not authorization:
         raise ApiError(
             "unauthorized",
-            "Creating and revoking links needs the header 'Authorization: Bearer KEY'"
+            f"To {what} you need the header 'Authorization: Bearer KEY'"
             " with the server's API key.",
         )
     scheme, _, key = authorization.partition(" ")

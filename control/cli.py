@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from control.config import DEFAULT_LINK_TTL, MAX_PARTICIPANTS_LIMIT, Config
+from control.logs import configure as configure_logs
+from control.webhooks import check_url, signing_key
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
@@ -68,7 +70,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--rate-limit", type=int, default=_env_default("rate-limit", 30, int), help="joins and link creations per minute per address, loopback exempt; 0 turns it off (default 30)")
     p.add_argument("--forwarding", default=_env_default("forwarding", None), help="native (default: the C fan-out, when it was built) or python (the pure-Python path)")
     p.add_argument("--node-id", default=_env_default("node-id", None), help="this node's name in a shared (Redis) store, stable across restarts so that a restarted node frees the seats it held (default HOSTNAME:PORT)")
+    p.add_argument("--webhook-url", action="append", default=None, help="POST call and link events there (Standard Webhooks); repeatable (CALLSFU_WEBHOOK_URL: several separated by spaces or commas)")
+    p.add_argument("--webhook-secret", default=_env_default("webhook-secret", None), help="whsec_BASE64 key webhooks are signed with. Visible in ps: prefer --webhook-secret-file or CALLSFU_WEBHOOK_SECRET")
+    p.add_argument("--webhook-secret-file", type=Path, default=_env_default("webhook-secret-file", None, Path), help="read --webhook-secret from this file (e.g. echo whsec_$(openssl rand -base64 32) > FILE)")
     p.add_argument("--log-level", default=_env_default("log-level", "info"), help="debug, info, warning (default info)")
+    p.add_argument("--log-format", default=_env_default("log-format", "text"), help="text (default) or json: one JSON object per line, for log shippers")
     p.set_defaults(func=_serve)
 
 
@@ -89,7 +95,7 @@ def _secret(value: str | None, path: Path | None, flag: str) -> str | None:
 
 
 def _warn_secret_on_argv(argv: Sequence[str]) -> None:
-    for flag in ("--api-key", "--turn-secret"):
+    for flag in ("--api-key", "--turn-secret", "--webhook-secret"):
         if any(a == flag or a.startswith(flag + "=") for a in argv):
             print(f"callsfu: warning: {flag} on the command line shows in ps; use {flag}-file or CALLSFU_{flag[2:].upper().replace('-', '_')}", file=sys.stderr)
 
@@ -138,6 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         api_key = _secret(args.api_key, args.api_key_file, "--api-key")
         turn_secret = _secret(args.turn_secret, args.turn_secret_file, "--turn-secret")
+        webhook_secret = _secret(args.webhook_secret, args.webhook_secret_file, "--webhook-secret")
         config = Config(
             host=args.host,
             port=args.port,
@@ -156,11 +163,18 @@ def _serve(args: argparse.Namespace) -> int:
             rate_limit=args.rate_limit,
             turn_secret=turn_secret,
             node_id=args.node_id or None,
+            webhook_urls=args.webhook_url or _env_list("webhook-url"),
+            webhook_secret=webhook_secret,
+            log_format=args.log_format,
         )
+        if webhook_secret is not None:
+            signing_key(webhook_secret)  # a malformed secret stops the start, with the reason
+        for url in config.webhook_urls:
+            check_url(url)
     except ValueError as exc:
         print(f"callsfu: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(args.log_level, config.log_format)
     logging.getLogger("aioice").setLevel(logging.WARNING)
     from sfu.rtc import fanout
 

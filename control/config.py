@@ -10,6 +10,7 @@ DEFAULT_LINK_TTL = 90 * 24 * 3600
 TICKET_TTL = 30.0
 MAX_PARTICIPANTS_LIMIT = 32
 MAX_VIEWERS_LIMIT = 10_000
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(slots=True)
@@ -32,6 +33,9 @@ class Config:
     ticket_ttl: float = TICKET_TTL
     rate_limit: int = 30  # joins and link creations per minute per non-loopback address; 0: off
     node_id: str | None = None  # this node's name in a shared store; default: host name and port
+    webhook_urls: list[str] = field(default_factory=list)  # events POSTed there (control/webhooks.py)
+    webhook_secret: str | None = None  # whsec_BASE64: Standard Webhooks signatures
+    log_format: str = "text"  # or json: one JSON object per line
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_participants <= MAX_PARTICIPANTS_LIMIT:
@@ -47,6 +51,8 @@ class Config:
             raise ValueError(f"--udp-port must be between 0 and 65535, not {self.udp_port}")
         if self.link_ttl < 1:
             raise ValueError(f"--link-ttl must be a positive number of seconds, not {self.link_ttl}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {self.log_format!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together: give both or neither")
 

@@ -70,5 +70,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException:
         raise
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # the route's pattern, not the path: a path carries a link token or a join ticket
+        resource = request.match_info.route.resource
+        log.exception("unhandled error on %s %s", request.method, resource.canonical if resource is not None else "?")
         return error_response("internal_error", "Something went wrong on the server; try again.")

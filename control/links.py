@@ -15,6 +15,7 @@ from control.errors import ApiError
 from control.store.base import LinkRecord, LinkStore
 from control.tokens import looks_like_token, new_token, token_hash
 from sfu.admission import Admission, CallType
+from sfu.events import EventSink, emit
 
 
 log = logging.getLogger("callsfu")
@@ -45,6 +46,7 @@ class LinkService:
         self.clock = clock
         self.media: CallEnder | None = None
         self.viewers: Callable[[str], int] = lambda call_id: 0  # WHEP viewers of a call on this node
+        self.on_event: EventSink | None = None  # link.created, link.revoked (the webhooks)
         self._recheck: asyncio.Future[None] | None = None
 
     def url(self, token: str) -> str:
@@ -63,6 +65,10 @@ class LinkService:
             e2ee=e2ee,
         )
         await self.store.create_link(link)
+        emit(self.on_event, "link.created", {
+            "link_id": link.token_hash, "type": link.type, "title": link.title,
+            "created_at": iso8601(link.created_at), "expires_at": iso8601(link.expires_at),
+        })  # fmt: skip
         return token, link
 
     async def find(self, token: str) -> LinkRecord:
@@ -99,6 +105,8 @@ class LinkService:
     async def revoke(self, token: str) -> None:
         link = await self.lookup(token)
         await self.store.revoke_link(link.token_hash, self.clock.now())
+        if link.revoked_at is None:  # (revoking again is answered 204 too, and is no event)
+            emit(self.on_event, "link.revoked", {"link_id": link.token_hash})
         if self.media is not None:
             await self.media.end_call(link.token_hash, "link_revoked")
         await self.store.announce_revoked(link.token_hash)

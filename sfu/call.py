@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
+from sfu import observe
 from sfu.admission import Admission
+from sfu.events import EventSink, emit
+from sfu.logcontext import about
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import TrackKey
 from sfu.rtc import fanout
@@ -27,8 +31,11 @@ LAYER_TICKS = 25  # each subscriber's simulcast layers are reconsidered every 25
 
 
 class Call:
-    def __init__(self, first: Admission) -> None:
+    def __init__(self, first: Admission, on_event: EventSink | None = None) -> None:
         self.call_id = first.call_id
+        self.on_event = on_event
+        self.started_at: float | None = None  # when its first participant joined (call.started)
+        self.end_reason = "empty"  # why it ends, for call.ended (end_call sets it)
         self.type = first.call_type
         self.title = first.title
         self.e2ee = first.e2ee
@@ -39,7 +46,9 @@ class Call:
         self.forwarder: Forwarder[TransportSink] = Forwarder(fanout.group_factory())
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
-        self._timer = asyncio.get_running_loop().create_task(self._run_timer())
+        # the call's own work runs in a context of its own, not its first participant's (log lines)
+        self._context = contextvars.Context()
+        self._timer = asyncio.get_running_loop().create_task(self._run_timer(), context=self._context)
         self._pacing: asyncio.TimerHandle | None = None  # armed only while packets are queued
         self._pacing_due = 0.0
 
@@ -70,6 +79,10 @@ class Call:
 
     def join(self, session: Session) -> None:
         pid = session.admission.participant_id
+        if self.started_at is None:
+            self.started_at = time.monotonic()
+            emit(self.on_event, "call.started", {"link_id": self.call_id, "type": self.type, "title": self.title})
+        emit(self.on_event, "participant.joined", {"link_id": self.call_id, "participant_id": pid, "name": session.admission.name})
         for other in self.sessions.values():
             other.send(
                 {"type": "participant_joined", "participant": {"id": pid, "name": session.admission.name}}
@@ -81,6 +94,8 @@ class Call:
         if self.sessions.get(pid) is not session:
             return
         del self.sessions[pid]
+        observe.retire(session)  # its counters go into the process's totals as it leaves
+        emit(self.on_event, "participant.left", {"link_id": self.call_id, "participant_id": pid, "name": session.admission.name})
         for key in [k for k in self.inbounds if k.participant_id == pid]:
             inbound = self.inbounds.pop(key)
             self.receivers.pop(key, None)
@@ -92,6 +107,10 @@ class Call:
             other.tracks_changed()
 
     def close(self) -> None:
+        if self.started_at is not None:
+            duration = round(time.monotonic() - self.started_at, 3)
+            emit(self.on_event, "call.ended", {"link_id": self.call_id, "reason": self.end_reason, "duration": duration})
+            self.started_at = None
         self._timer.cancel()
         if self._pacing is not None:
             self._pacing.cancel()
@@ -114,7 +133,7 @@ class Call:
                 return
             self._pacing.cancel()
         self._pacing_due = due
-        self._pacing = asyncio.get_running_loop().call_later(max(0.0, due - now), self._pace)
+        self._pacing = asyncio.get_running_loop().call_later(max(0.0, due - now), self._pace, context=self._context)
 
     def _pace(self) -> None:
         self._pacing = None
@@ -155,6 +174,7 @@ class Call:
         receiver = self.receivers.get(inbound.key)
         if receiver is None or inbound.media_ssrc is None:
             return
+        observe.count_keyframe_request()
         asyncio.get_running_loop().create_task(receiver._send_rtcp_pli(inbound.media_ssrc))
 
     async def _run_timer(self) -> None:
@@ -169,7 +189,7 @@ class Call:
                 try:
                     await session.ingress.send_feedback(now)
                 except Exception:  # one publisher's feedback must not stop the others'
-                    log.exception("feedback failed")
+                    log.exception("feedback failed", extra=about(session.pid))
             ticks += 1
             if ticks % KEYFRAME_TICKS == 0:
                 layers = [layer for inbound in self.inbounds.values() for layer in inbound.layers or [inbound]]

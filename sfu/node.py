@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import Any
 
 from aiohttp import web
 
 from sfu.admission import Gatekeeper
 from sfu.call import Call
+from sfu.events import EventSink
+from sfu.logcontext import PARTICIPANT
+from sfu.observe import Observer
 from sfu.rtc import dtls_ciphers, fingerprints, mux, srtp_profiles
 from sfu.rtc.ice import host_addresses, use_host_addresses
 from sfu.session import CLOSE_TIMEOUT, Session
@@ -20,8 +25,12 @@ END_CALL_TIMEOUT = 5.0  # seconds ending a call waits for its sessions' (bounded
 
 
 class SfuNode:
-    def __init__(self, gatekeeper: Gatekeeper, ice_hosts: list[str], udp_port: int = 0) -> None:
+    def __init__(
+        self, gatekeeper: Gatekeeper, ice_hosts: list[str], udp_port: int = 0, on_event: EventSink | None = None
+    ) -> None:
         self.gatekeeper = gatekeeper
+        self.on_event = on_event  # call events (sfu/events.py): the control plane's webhooks
+        self.observer = Observer()
         self.calls: dict[str, Call] = {}
         self.ice_hosts = ice_hosts
         self.udp_port = udp_port
@@ -57,9 +66,10 @@ class SfuNode:
                 },
                 status=403,
             )
+        PARTICIPANT.set(admission.participant_id)  # every log line of this task and those it starts names them
         call = self.calls.get(admission.call_id)
         if call is None:
-            call = self.calls[admission.call_id] = Call(admission)
+            call = self.calls[admission.call_id] = Call(admission, self.on_event)
         if not call.admit(admission):  # the store's count drifted, or a store without the cap
             self._forget_if_empty(call)
             await self.gatekeeper.release(admission)
@@ -110,6 +120,7 @@ class SfuNode:
         call = self.calls.get(call_id)
         if call is None:
             return
+        call.end_reason = reason
         sessions = list(call.sessions.values())
         for session in sessions:
             session.send({"type": "ended", "reason": reason})
@@ -117,6 +128,10 @@ class SfuNode:
         closing += [asyncio.ensure_future(v.close()) for v in list(call.viewers.values())]
         if closing:
             await asyncio.wait(closing, timeout=END_CALL_TIMEOUT)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters, calls and participants of this process (sfu/observe.py)."""
+        return self.observer.snapshot(self.calls.values(), time.monotonic())
 
     async def close(self) -> None:
         await asyncio.gather(*(self.end_call(call_id, "server_shutdown") for call_id in list(self.calls)))

@@ -20,6 +20,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
+from sfu import observe
 from sfu.admission import Admission
 from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
@@ -96,6 +97,7 @@ class Session:
         self.closed = asyncio.Event()
         self._closing = False
         self._last_heard = time.monotonic()
+        self._admitted_at = self._last_heard  # join latency: to the first media connection up
         self._pings: deque[bytes] = deque(maxlen=int(SILENCE_LIMIT / PING_INTERVAL) + 1)
         self.budget = MessageBudget()
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
@@ -370,7 +372,8 @@ class Session:
             dtls = t.sender.transport
             sink = self._sinks.get(id(dtls))
             if sink is None:
-                sink = self._sinks[id(dtls)] = TransportSink(dtls)
+                sink = self._sinks[id(dtls)] = TransportSink(dtls, owner=self.pid)
+                dtls._callsfu_participant = self.pid  # type: ignore[attr-defined]  # for the mux's log lines
             outlet: Outlet[TransportSink] = Outlet(slot.kind, sink)
             hook_sender(
                 t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports, self.call.deliver,
@@ -431,6 +434,9 @@ class Session:
     def _watch(self, pc: RTCPeerConnection) -> None:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
+            if pc.connectionState == "connected" and self._admitted_at is not None:
+                observe.observe_join(time.monotonic() - self._admitted_at)
+                self._admitted_at = None
             if pc.connectionState == "failed" and not self.ws.closed:
                 self.error("ice_failed", "Your media connection failed; rejoin the call.")
                 await self.flush()

@@ -40,6 +40,7 @@ RATE_HEADROOM_BPS = 10_000
 
 class LossBasedEstimator:
     __slots__ = (
+        "total_bytes",
         "min_bitrate",
         "max_bitrate",
         "start_bitrate",
@@ -64,6 +65,7 @@ class LossBasedEstimator:
         self.start_bitrate = start_bitrate
         self.bitrate = start_bitrate  # the estimate, bit/s
         self.receive_rate = 0  # bit/s over the last update interval
+        self.total_bytes = 0  # every byte counted up to the last update (added there, not per packet)
         self._bytes = 0
         self._last: float | None = None
         self._expected = 0
@@ -78,6 +80,7 @@ class LossBasedEstimator:
         them did not arrive (first transmissions; negative counts as 0).
         Returns the new estimate in bit/s."""
         last, self._last = self._last, now
+        self.total_bytes += self._bytes
         if last is None or now <= last:
             self._bytes = 0
             return self.bitrate

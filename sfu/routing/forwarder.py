@@ -93,7 +93,7 @@ class FastGroup(Protocol[S_in]):
 class Outlet(Generic[S]):
     __slots__ = (
         "kind", "sink", "rewriter", "source", "waiting_keyframe", "held", "fast", "lane", "rtx_lane", "paced", "guard",
-        "target", "vp8",
+        "target", "vp8", "rtx_sent", "report",
     )  # fmt: skip
 
     def __init__(self, kind: Kind, sink: S) -> None:
@@ -110,6 +110,9 @@ class Outlet(Generic[S]):
         self.guard: RetransmitGuard | None = None  # its NACK bounds, made on first NACK
         self.target: Inbound[S] | None = None  # the simulcast layer it moves to at that layer's next keyframe
         self.vp8: Vp8Munger | None = None  # set while it carries a simulcast track
+        self.rtx_sent = 0  # retransmissions made for it (counted per NACKed packet, not per media packet)
+        self.report: Any = None  # the glue's record of the subscriber's last receiver report (sfu/observe.py)
+
 
     def munged(self, view: RtpView) -> RtpView:
         """``view`` with this outlet's VP8 picture ids (itself when unchanged)."""
@@ -534,6 +537,7 @@ class Forwarder(Generic[S]):
                 break  # the budget is spent: the rest of this NACK waits for the next
             packet = rewriter.rtx(outlet.translated(view), abs_time)
             if packet is not None:
+                outlet.rtx_sent += 1
                 self._offer(outlet, lane, packet, now, out)
         return out
 

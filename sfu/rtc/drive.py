@@ -14,6 +14,8 @@ import asyncio
 import logging
 from typing import Any, Coroutine, Generator
 
+from sfu.logcontext import about
+
 log = logging.getLogger("callsfu.sfu")
 
 
@@ -43,22 +45,23 @@ class _Rest:
                 return
 
 
-async def _finish(rest: _Rest) -> None:
+async def _finish(rest: _Rest, participant_id: str | None) -> None:
     try:
         await rest
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("aiortc handler failed")
+        log.exception("aiortc handler failed", extra=about(participant_id))
 
 
-def run_now(coro: Coroutine[Any, Any, Any]) -> None:
-    """Run ``coro`` now; if it suspends, finish it in a task. Never raises."""
+def run_now(coro: Coroutine[Any, Any, Any], participant_id: str | None = None) -> None:
+    """Run ``coro`` now; if it suspends, finish it in a task. Never raises.
+    ``participant_id``: whose packet it handles (for the log line of a failure)."""
     try:
         pending = coro.send(None)
     except StopIteration:
         return
     except Exception:
-        log.exception("aiortc handler failed")
+        log.exception("aiortc handler failed", extra=about(participant_id))
         return
-    asyncio.get_running_loop().create_task(_finish(_Rest(coro, pending)))
+    asyncio.get_running_loop().create_task(_finish(_Rest(coro, pending), participant_id))

@@ -5,7 +5,7 @@ starts it (DTLS up, parameters negotiated) the slot gets its Rewriter. RTCP
 from the subscriber is intercepted: NACKs are answered with RTX from the
 publisher's packet cache, PLI/FIR become (throttled) keyframe requests, a REMB feeds
 the subscriber's simulcast layer choice;
-receiver reports are not needed and dropped.
+receiver reports are kept on the outlet (loss, jitter, round trip: ``sfu/observe.py``).
 
 What a subscriber's RTCP can cost is bounded before aiortc parses it: each
 subscriber transport gets an RTCP byte budget (``RTCP_RATE``, ten times what
@@ -40,8 +40,10 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from aiortc import clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
+from sfu import observe
 from sfu.core.extensions import ids_by_kind
 from sfu.core.pacer import TokenBucket
 from sfu.core.rewriter import Rewriter
@@ -137,7 +139,13 @@ def hook_sender(
                 except ValueError:
                     return  # not a REMB
                 on_remb(float(bitrate))
-        elif not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+        elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            rewriter = outlet.rewriter  # (aiortc routes the packet to each sender it reports on)
+            if rewriter is not None:
+                for block in packet.reports:
+                    if block.ssrc == rewriter.ssrc:
+                        observe.record_report(outlet, block, rewriter.clock_rate, clock.current_ntp_time())
+        else:
             await original_rtcp(packet)
 
     sender.send = send  # type: ignore[method-assign]

@@ -51,6 +51,7 @@ from sfu.core.packet import RtpView
 from sfu.core.rtx import original_sequence_number
 from sfu.feedback.rtcp import sender_reports
 from sfu.feedback.scheduler import TransportFeedback
+from sfu.logcontext import about
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import Kind, TrackKey
 from sfu.rtc.receiver_state import drop_receive_path
@@ -202,7 +203,7 @@ class Ingress:
             for sink, packet in self.forwarder.on_rtp(inbound, data, abs_send_time_now()):
                 sink.send(packet)
         except Exception:  # an exception here would close the publisher's connection
-            log.exception("forwarding failed; packet dropped")
+            log.exception("forwarding failed; packet dropped", extra=about(self.participant_id))
 
     def on_rtcp(self, data: bytes) -> None:
         """Decrypted RTCP from this publisher: its sender reports date our
@@ -225,7 +226,7 @@ class Ingress:
         try:
             await dtls._send_rtp(packet)  # SRTCP-protected: it starts with an RR
         except Exception as exc:  # a closed transport: nothing to report to
-            log.debug("feedback not sent: %r", exc)
+            log.debug("feedback not sent: %r", exc, extra=about(self.participant_id))
 
     def hook_transport(self, dtls: RTCDtlsTransport) -> None:
         if id(dtls) in self._hooked:
@@ -250,6 +251,7 @@ class Ingress:
         dtls._handle_rtcp_data = handle_rtcp_data  # type: ignore[method-assign]
         dtls._callsfu_on_rtp = forward  # type: ignore[attr-defined]  # the mux's entry
         dtls._callsfu_on_rtcp = on_rtcp  # type: ignore[attr-defined]
+        dtls._callsfu_participant = self.participant_id  # type: ignore[attr-defined]  # for the mux's log lines
 
     def _refuse(self, ssrc: int) -> None:
         if len(self._refused) >= REFUSED_MEMORY:

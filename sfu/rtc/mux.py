@@ -52,6 +52,7 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import Connection, StunProtocol
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
+from sfu.logcontext import about
 from sfu.rtc.drive import run_now
 
 log = logging.getLogger("callsfu.sfu")
@@ -176,22 +177,22 @@ class Route(asyncio.DatagramTransport):
         if rtcp:
             on_rtcp: Callable[[bytes], None] | None = dtls.__dict__.get("_callsfu_on_rtcp")
             if on_rtcp is None:
-                run_now(dtls._handle_rtcp_data(plain))
+                run_now(dtls._handle_rtcp_data(plain), dtls.__dict__.get("_callsfu_participant"))
                 return
             try:
                 on_rtcp(plain)
             except Exception:
-                log.exception("RTCP hand-over failed; packet dropped")
+                log.exception("RTCP hand-over failed; packet dropped", extra=about(dtls.__dict__.get("_callsfu_participant")))
             return
         arrival_time_ms = int(time.time() * 1000) + NTP_EPOCH_MS
         on_rtp: Callable[[bytes, int], None] | None = dtls.__dict__.get("_callsfu_on_rtp")
         if on_rtp is None:
-            run_now(dtls._handle_rtp_data(plain, arrival_time_ms))
+            run_now(dtls._handle_rtp_data(plain, arrival_time_ms), dtls.__dict__.get("_callsfu_participant"))
             return
         try:
             on_rtp(plain, arrival_time_ms)
         except Exception:  # the ingress never raises; if it did, one packet is lost
-            log.exception("RTP hand-over failed; packet dropped")
+            log.exception("RTP hand-over failed; packet dropped", extra=about(dtls.__dict__.get("_callsfu_participant")))
 
     def _hold(self, data: bytes, dtls: RTCDtlsTransport | None) -> None:
         """SRTP before our end of the handshake is done (the peer's final flight

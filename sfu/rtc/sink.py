@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
+from sfu.logcontext import about
 from sfu.rtc import fanout
 from sfu.rtc.srtp import lean_protect
 
@@ -33,10 +34,11 @@ log = logging.getLogger("callsfu.sfu")
 
 
 class TransportSink:
-    __slots__ = ("dtls", "failed", "native", "_pair", "_protect", "_sendto", "_addr", "_socket", "_use_native")
+    __slots__ = ("dtls", "owner", "failed", "native", "_pair", "_protect", "_sendto", "_addr", "_socket", "_use_native")
 
-    def __init__(self, dtls: RTCDtlsTransport, native: bool | None = None) -> None:
+    def __init__(self, dtls: RTCDtlsTransport, native: bool | None = None, owner: str | None = None) -> None:
         self.dtls = dtls
+        self.owner = owner  # the subscriber's participant id (log lines)
         self.failed = 0  # Python-path drops; the native half counts its own
         self.native: Any = None  # the sfu.native.Sink once bound on the native path
         self._use_native = fanout.native_enabled() if native is None else native
@@ -82,7 +84,7 @@ class TransportSink:
         try:
             self.native = new_sink(transport.get_extra_info("socket"), addr, srtp)
         except (AttributeError, OSError, ValueError) as exc:
-            log.warning("native sink unavailable, this subscriber stays on the Python path: %r", exc)
+            log.warning("native sink unavailable, this subscriber stays on the Python path: %r", exc, extra=about(self.owner))
             return False
         return True
 
@@ -107,11 +109,11 @@ class TransportSink:
             self.failed += 1
             self._pair = None
             if self.failed in (1, 100, 10000):
-                log.warning("dropping packets to a subscriber: %r (%d so far)", exc, self.failed)
+                log.warning("dropping packets to a subscriber: %r (%d so far)", exc, self.failed, extra=about(self.owner))
 
     def close(self) -> None:
         if self.native is not None:
-            log.debug("native sink closed: %d datagrams sent, %d dropped", self.native.sent, self.native.failed)
+            log.debug("native sink closed: %d datagrams sent, %d dropped", self.native.sent, self.native.failed, extra=about(self.owner))
             self.native.close()
             self.native = None
         if self._socket is not None:
