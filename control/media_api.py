@@ -35,7 +35,7 @@ MAX_SDP = 16 * 1024  # bytes of an offer (a full one of 8 sections is ~6 KB)
 DEFAULT_NAME = "WHIP publisher"
 CORS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",  # PATCH: to be told 405
     "Access-Control-Allow-Headers": "Content-Type, Authorization, If-Match",
     "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Post, Allow",
     "Access-Control-Max-Age": "600",

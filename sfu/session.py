@@ -71,6 +71,8 @@ Release = Callable[[], Awaitable[None]]
 
 
 class Session:
+    require_candidates = True  # a publish offer must carry its ICE candidates (no trickle)
+
     def __init__(
         self, admission: Admission, ws: web.WebSocketResponse, call: Call, release: Release | None = None
     ) -> None:
@@ -287,7 +289,7 @@ class Session:
             self.publish_pc = pc = new_peer_connection()
             self._watch(pc)
         pc = self.publish_pc
-        check_publish_offer(sdp, [(t.kind, t.mid) for t in pc.getTransceivers()])
+        check_publish_offer(sdp, [(t.kind, t.mid) for t in pc.getTransceivers()], self.require_candidates)
         simulcast = read_offer(sdp) if self.call.type == "video" else {}
         for mid, offer in simulcast.items():  # (a section's layers, once read, stay as they were)
             self.ingress.simulcast.setdefault(mid, offer)

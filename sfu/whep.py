@@ -61,7 +61,9 @@ class Viewer:
 
     async def answer(self, sdp: str) -> str:
         """Answer a receive-only offer (SignalingError: refused)."""
-        check_publish_offer(sdp, [])  # the same bounds as a publisher's offer
+        # the same bounds as a publisher's offer; a player that would trickle
+        # (PATCH is refused) is found by its connectivity checks
+        check_publish_offer(sdp, [], require_candidates=False)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:

@@ -39,6 +39,8 @@ class NoSocket:
 
 
 class WhipSession(Session):
+    require_candidates = False  # an encoder that trickles (PATCH is refused) is found by its checks
+
     def __init__(
         self,
         admission: Admission,

@@ -9,8 +9,10 @@ counts as speaking at :data:`UNKNOWN_LEVEL` while its packets flow, so a
 measured voice wins over it, and it wins over silence.
 
 The audio is the loudest speaker's; someone else takes over after leading
-:data:`SWITCH_POLLS` looks in a row (no flapping between two voices), or at
-once when the current one stopped or left. When nobody speaks, the last
+:data:`SWITCH_POLLS` looks in a row, or at the next look when the current
+one fell silent, but never before the current one has held the floor
+:data:`MIN_HOLD_POLLS` looks (no flapping between a voice that pauses and
+another); at once when the current one left. When nobody speaks, the last
 speaker stays. The video is the speaker's, or, for a speaker without video,
 the last speaker who had one; before anyone spoke, the first publisher with
 video.
@@ -25,6 +27,7 @@ from sfu.core.cache import PacketCache
 SPEAKING_LEVEL = 50  # RFC 6464 level (-dBov) at or below which a packet is speech
 UNKNOWN_LEVEL = 50  # a flowing track without levels counts as speech this loud
 SWITCH_POLLS = 2  # looks in a row another speaker must lead to take over
+MIN_HOLD_POLLS = 6  # looks a new speaker keeps the floor at least (1.5 s at 0.25 s a look)
 MAX_SCAN = 32  # packets read back from a cache per look (about 0.6 s of 20 ms Opus)
 
 
@@ -62,13 +65,19 @@ class RecentSpeaker:
         self.video: str | None = None
         self._leader: str | None = None
         self._lead = 0
+        self._held = 0  # looks since the current speaker took the floor
 
     def update(self, levels: dict[str, int], with_video: Iterable[str]) -> tuple[str | None, str | None]:
         speaking = {pid: level for pid, level in levels.items() if level <= SPEAKING_LEVEL}
         current = self.audio
+        self._held += 1
         if speaking:
             best = min(speaking, key=lambda pid: (speaking[pid], pid != current))
-            if current is None or current not in speaking:
+            if current is None:
+                self._take(best)
+            elif self._held < MIN_HOLD_POLLS:
+                pass
+            elif current not in speaking:
                 self._take(best)
             elif best != current and speaking[best] < speaking[current]:
                 self._lead = self._lead + 1 if best == self._leader else 1
@@ -86,7 +95,7 @@ class RecentSpeaker:
 
     def _take(self, pid: str) -> None:
         self.audio = pid
-        self._leader, self._lead = None, 0
+        self._leader, self._lead, self._held = None, 0, 0
 
     def forget(self, present: Iterable[str]) -> None:
         """Drop who left (their place goes to the next speaker at once)."""

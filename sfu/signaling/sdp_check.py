@@ -97,8 +97,11 @@ def check_subscribe_answer(text: str, offered: list[tuple[str, str | None]]) -> 
     check_candidates(desc, what)
 
 
-def check_publish_offer(text: str, current: list[tuple[str, str | None]]) -> None:
-    """``current``: (kind, mid) of the sections already negotiated, in order."""
+def check_publish_offer(text: str, current: list[tuple[str, str | None]], require_candidates: bool = True) -> None:
+    """``current``: (kind, mid) of the sections already negotiated, in order.
+    ``require_candidates=False`` (WHIP/WHEP): an offer with no candidate at all
+    passes; its peer's connectivity checks then reveal its address
+    (peer-reflexive, RFC 8445 7.3.1.3)."""
     desc = _parse(text, "publish offer", MAX_SECTIONS)
     if not desc.media:
         raise SignalingError("bad_sdp", "The publish offer has no media section; offer an audio and/or a video track.")
@@ -117,7 +120,7 @@ def check_publish_offer(text: str, current: list[tuple[str, str | None]]) -> Non
     # candidates (Chromium gives the others port 9 and none); without it, each does.
     bundle = next((g for g in desc.group if g.semantic == "BUNDLE" and g.items), None)
     carriers = [m for m in desc.media if m.rtp.muxId == bundle.items[0]] if bundle else desc.media
-    if not carriers or not all(m.ice_candidates for m in carriers):
+    if require_candidates and (not carriers or not all(m.ice_candidates for m in carriers)):
         raise SignalingError(
             "bad_sdp",
             "The publish offer has no ICE candidates; send it once ICE gathering is complete (no trickle).",

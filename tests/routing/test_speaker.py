@@ -7,7 +7,7 @@ import struct
 from sfu.core.cache import PacketCache
 from sfu.core.extensions import Ext
 from sfu.core.packet import RtpView
-from sfu.routing.speaker import SWITCH_POLLS, UNKNOWN_LEVEL, RecentSpeaker, level_since
+from sfu.routing.speaker import MIN_HOLD_POLLS, SWITCH_POLLS, UNKNOWN_LEVEL, RecentSpeaker, level_since
 
 KINDS = {1: Ext.AUDIO_LEVEL}
 
@@ -34,12 +34,15 @@ def test_level_since_reads_only_what_arrived_since_the_last_look() -> None:
 def test_the_loudest_takes_over_after_leading_a_while_and_silence_keeps_the_last() -> None:
     s = RecentSpeaker()
     assert s.update({"a": 20, "b": 40}, ["a", "b"]) == ("a", "a")
+    for _ in range(MIN_HOLD_POLLS - 1):
+        assert s.update({"a": 127, "b": 10}, ["a", "b"]) == ("a", "a")  # a holds the floor a while
     for _ in range(SWITCH_POLLS - 1):
         assert s.update({"a": 30, "b": 10}, ["a", "b"]) == ("a", "a")  # b leads, not long enough yet
     assert s.update({"a": 30, "b": 10}, ["a", "b"]) == ("b", "b")
     assert s.update({"a": 127, "b": 127}, ["a", "b"]) == ("b", "b")  # silence: the last speaker stays
-    assert s.update({}, ["a", "b"]) == ("b", "b")
-    assert s.update({"a": 40}, ["a", "b"]) == ("a", "a")  # the speaker fell silent: at once
+    for _ in range(MIN_HOLD_POLLS):
+        assert s.update({}, ["a", "b"]) == ("b", "b")
+    assert s.update({"a": 40}, ["a", "b"]) == ("a", "a")  # the speaker fell silent: at the next look
 
 
 def test_a_speaker_without_video_keeps_the_last_picture_and_leaving_frees_the_place() -> None:
