@@ -96,6 +96,8 @@ class Call:
         del self.sessions[pid]
         observe.retire(session)  # its counters go into the process's totals as it leaves
         emit(self.on_event, "participant.left", {"link_id": self.call_id, "participant_id": pid, "name": session.admission.name})
+        if not self.sessions:
+            self._ended()  # the last one left (someone joining later starts it again)
         for key in [k for k in self.inbounds if k.participant_id == pid]:
             inbound = self.inbounds.pop(key)
             self.receivers.pop(key, None)
@@ -106,11 +108,14 @@ class Call:
             other.send({"type": "participant_left", "participant_id": pid})
             other.tracks_changed()
 
-    def close(self) -> None:
+    def _ended(self) -> None:
         if self.started_at is not None:
             duration = round(time.monotonic() - self.started_at, 3)
             emit(self.on_event, "call.ended", {"link_id": self.call_id, "reason": self.end_reason, "duration": duration})
             self.started_at = None
+
+    def close(self) -> None:
+        self._ended()
         self._timer.cancel()
         if self._pacing is not None:
             self._pacing.cancel()

@@ -23,6 +23,11 @@ function rate(bits) {
 const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + " %");
 const ms = (x) => (x === null || x === undefined ? "–" : x.toFixed(1) + " ms");
 
+// a header row: labels ending in "#" head a column of numbers (aligned right)
+function headRow(labels) {
+  return el("tr", {}, ...labels.map((h) => (h.endsWith("#") ? el("th", { class: "num" }, h.slice(0, -1)) : el("th", {}, h))));
+}
+
 function stat(value, label) {
   return el("div", { class: "stat" }, el("b", {}, value), el("span", {}, label));
 }
@@ -54,7 +59,7 @@ function drawWorkers(workers) {
       el("td", { class: "num" }, w.participants), el("td", { class: "num" }, w.viewers || 0),
       el("td", { class: "num", "data-cpu": w.id }, load === null ? "…" : pct(load)));
   });
-  const head = el("tr", {}, ...["worker", "pid", "calls", "participants", "viewers", "CPU"].map((h) => el("th", {}, h)));
+  const head = headRow(["worker", "pid#", "calls#", "participants#", "viewers#", "CPU#"]);
   $("workers").replaceChildren(el("div", { class: "stats-card" }, el("h2", {}, "SFU processes"), el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows))));
 }
 
@@ -62,7 +67,7 @@ function drawCalls(calls) {
   const names = new Map();
   for (const c of calls) for (const p of c.participants) names.set(p.id, p.name);
   const cards = calls.map((c) => {
-    const head = el("tr", {}, ...["participant", "publishes", "in", "out", "loss in", "loss out", "RTT", "jitter", "receives"].map((h) => el("th", {}, h)));
+    const head = headRow(["participant", "publishes", "in#", "out#", "loss in#", "loss out#", "RTT#", "jitter#", "receives"]);
     const rows = c.participants.map((p) => {
       const receives = p.receives.map((r) => `${names.get(r.participant_id) || r.participant_id} ${r.kind}`).join(", ");
       return el("tr", { "data-participant": p.id },
@@ -73,7 +78,7 @@ function drawCalls(calls) {
         el("td", { class: "num" }, ms(p.rtt_ms)), el("td", { class: "num" }, ms(p.jitter_ms)),
         el("td", { class: "receives" }, receives || "–"));
     });
-    const title = el("h2", {}, c.title || "Untitled call", el("span", { class: "meta" }, `${c.type} · ${c.participants.length} of the call · ${c.viewers || 0} viewers · ${c.id}`));
+    const title = el("h2", {}, c.title || "Untitled call", el("span", { class: "meta" }, `${c.type} call · ${c.participants.length} ${c.participants.length === 1 ? "participant" : "participants"} · ${c.viewers || 0} viewers · ${c.id}`));
     return el("div", { class: "stats-card call", "data-call": c.id }, title, el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
   });
   $("calls").replaceChildren(...cards);

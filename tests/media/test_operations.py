@@ -115,6 +115,8 @@ async def test_metrics_move_during_a_call_and_webhooks_tell_its_life_in_order(
         assert people["Ann"]["bitrate_in"] > 0 and people["Ann"]["publishes"] == ["audio", "video"]
     finally:
         await asyncio.gather(*(p.leave() for p in peers), return_exceptions=True)
+    ended = lambda: [e for e in receiver.of(link_id(token)) if e["type"] == "call.ended"]  # noqa: E731
+    assert await wait_for(ended, 10), dumps(receiver.of(link_id(token)))
     async with http.delete(f"{server.url}/api/links/{token}") as resp:
         assert resp.status == 204
     ann, bob = peers[0].participant_id, peers[1].participant_id
