@@ -85,6 +85,12 @@ async def test_metrics_move_during_a_call_and_webhooks_tell_its_life_in_order(
         for kind in ("audio", "video"):
             for name in ("callsfu_forwarded_packets_total", "callsfu_forwarded_bytes_total", "callsfu_received_packets_total"):
                 assert value(during, name, kind=kind) > value(before, name, kind=kind), (name, kind)
+        # bytes received are added up at each receiver report to the publisher (every 0.5-1 s)
+        for _ in range(20):
+            if value(during, "callsfu_received_bytes_total") > value(before, "callsfu_received_bytes_total"):
+                break
+            await asyncio.sleep(0.25)
+            during = await scrape(http, server)
         assert value(during, "callsfu_received_bytes_total") > value(before, "callsfu_received_bytes_total")
         # Bob loses every 15th packet: he NACKs, the SFU retransmits, and asks for keyframes as people join
         assert await wait_for(lambda: peers[1].rtx_received > 0, 10)
