@@ -6,7 +6,12 @@
 //     client.use({ sender: (sender, { kind, source }) => ..., receiver: (receiver, { mid }) => ... });
 //   });
 //
+//   onLink(async (link) => true);             // the link (GET /api/links/TOKEN) before the lobby:
+//                                             // false when the module showed a page instead
+//
 // and add `import "./your-module.js";` to call.js.
 export const callHooks = [];
+export const linkChecks = [];
 
 export function onCall(fn) { callHooks.push(fn); }
+export function onLink(fn) { linkChecks.push(fn); }

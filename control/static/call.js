@@ -4,7 +4,8 @@
 //   lobby.js     lobby, preview, local camera and microphone
 //   grid.js      tiles, remote video and audio, speaking rings
 //   controls.js  microphone, camera and leave buttons
-//   call-hooks.js  where other modules hook into each call (onCall)
+//   call-hooks.js  where other modules hook into each call (onCall) and the link (onLink)
+//   e2ee.js      end-to-end encrypted calls: key from #key=, the frame worker, safety code
 import { CallClient, CallError, MAX_NAME, fetchLink } from "./callsfu.js";
 import {
   $, S, callMax, isVideoCall, setState, show, showEnded, showFull, showLeft, showNetworkError, showUnavailable, toast,
@@ -12,7 +13,8 @@ import {
 import { acquireMedia, backToLobby, lobbyError, showLobby, stopLocalMedia, storeName, updatePreviewAvatar, validName } from "./lobby.js";
 import { clearRemote, render, resetGrid, selfTile, startPolling, tileInfo } from "./grid.js";
 import { bindControls, updateControls } from "./controls.js";
-import { callHooks } from "./call-hooks.js";
+import { callHooks, linkChecks } from "./call-hooks.js";
+import "./e2ee.js";
 
 const parts = location.pathname.split("/").filter(Boolean);
 // A malformed escape (a "%" cut short when the link was copied) is an unknown link, not a crash.
@@ -29,6 +31,7 @@ async function init() {
     else showNetworkError();
     return;
   }
+  for (const check of linkChecks) if (!(await check(S.link))) return;
   lobby();
 }
 

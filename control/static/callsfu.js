@@ -38,6 +38,7 @@
 //   publishTransceiver(transceiver, {kind, source})     after each publish transceiver is made
 //   sender(sender, {kind, source})                      each RTCRtpSender (encoded transforms)
 //   receiver(receiver, {mid, kind, transceiver})        each RTCRtpReceiver of the subscribe connection
+//   joinFields(fields)                       -> fields  (more of each join's body: {e2ee: true})
 
 export const MAX_NAME = 64;
 const GATHER_TIMEOUT_MS = 5000;
@@ -71,12 +72,13 @@ export async function fetchLink(token, { base = "" } = {}) {
   return resp.json();
 }
 
-/** POST /api/links/TOKEN/join: the grant {participant_id, ws_url, ice_servers, ...}. */
-export async function requestJoin(token, name, { base = "" } = {}) {
+/** POST /api/links/TOKEN/join: the grant {participant_id, ws_url, ice_servers, ...}.
+ *  `fields`: more of the body ({e2ee: true} from a client that encrypts end to end). */
+export async function requestJoin(token, name, { base = "", fields = {} } = {}) {
   const resp = await fetch(`${apiBase(base)}/api/links/${encodeURIComponent(token)}/join`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ name }),
+    body: JSON.stringify({ ...fields, name }),
     cache: "no-store",
   });
   if (!resp.ok) throw await readError(resp);
@@ -197,7 +199,7 @@ export class CallClient extends Emitter {
     this._setState("joining");
     let grant;
     try {
-      grant = await requestJoin(this.token, this.name, { base: this.base });
+      grant = await requestJoin(this.token, this.name, { base: this.base, fields: this._hook("joinFields", {}) });
     } catch (err) {
       this._setState("idle");
       throw err;
@@ -527,7 +529,7 @@ export class CallClient extends Emitter {
     if (session !== this._session || this.state !== "reconnecting") return;
     let grant;
     try {
-      grant = await requestJoin(this.token, this.name, { base: this.base });
+      grant = await requestJoin(this.token, this.name, { base: this.base, fields: this._hook("joinFields", {}) });
     } catch (err) {
       if (session !== this._session || this.state !== "reconnecting") return;
       if (err instanceof CallError && (err.status === 404 || err.status === 410)) { this._end({ reason: err.code, error: err }); return; }

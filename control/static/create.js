@@ -42,17 +42,25 @@
     notice.hidden = false;
   }
 
+  // An end-to-end encrypted link's key: 256 random bits made here, base64url
+  // without padding, appended as #key=... (a fragment never reaches a server).
+  function newE2eeKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     createError.hidden = true;
     const type = form.querySelector('input[name="type"]:checked').value;
     const title = $("title").value.trim().slice(0, 100);
+    const e2ee = $("e2ee").checked;
     try { sessionStorage.setItem(KEY_STORE, apiKeyInput.value.trim()); } catch (_) { /* storage off */ }
     createBtn.disabled = true;
     createBtn.textContent = "Creating…";
     try {
       const resp = await fetch("/api/links", {
-        method: "POST", headers: headers(), body: JSON.stringify({ type, title }),
+        method: "POST", headers: headers(), body: JSON.stringify({ type, title, e2ee }),
       });
       if (!resp.ok) {
         createError.textContent = await errorMessage(resp);
@@ -61,6 +69,7 @@
         return;
       }
       current = await resp.json();
+      if (current.e2ee) current.url += "#key=" + newE2eeKey();
       showResult(current);
     } catch (err) {
       createError.textContent = "Could not reach the server: " + err.message;
@@ -76,6 +85,8 @@
     $("result-type").textContent = link.type === "audio" ? "Audio call" : "Video call";
     $("result-title").textContent = link.title || "";
     $("result-title-wrap").hidden = !link.title;
+    $("result-e2ee").hidden = !link.e2ee;
+    $("result-e2ee-note").hidden = !link.e2ee;
     const expiry = $("link-expiry");
     expiry.textContent = formatExpiry(link.expires_at);
     expiry.dateTime = link.expires_at;

@@ -27,10 +27,13 @@ def test_create_page_creates_shows_and_revokes_a_link(server: Server, browsers: 
     url_box = page.locator("#link-url")
     expect(url_box).to_be_visible()
     url = url_box.input_value()
-    assert re.fullmatch(re.escape(server.url) + r"/call/[A-Za-z0-9_-]{22,}", url), url
-    token = url.rsplit("/", 1)[1]
+    # end-to-end encrypted by default: the page made the key and put it after #key=
+    assert re.fullmatch(re.escape(server.url) + r"/call/[A-Za-z0-9_-]{22,}#key=[A-Za-z0-9_-]{43}", url), url
+    token = url.split("#", 1)[0].rsplit("/", 1)[1]
     status, link = http("GET", f"{server.url}/api/links/{token}")
-    assert status == 200 and link["type"] == "audio" and link["title"] == "Browser test call"
+    assert status == 200 and link["type"] == "audio" and link["title"] == "Browser test call" and link["e2ee"] is True
+    expect(page.locator("#result-e2ee")).to_be_visible()
+    expect(page.locator("#result-e2ee-note")).to_contain_text("never sent to the server")
 
     # The expiry is shown, formatted in the browser's locale, 90 days out.
     expiry = page.locator("#link-expiry")
@@ -60,8 +63,13 @@ def test_create_page_shows_the_servers_refusal(make_server: Callable[..., Server
     # a wrong key shows that refusal too.
     expect(page.locator("#api-key")).to_be_visible()
     page.fill("#api-key", "s3cret-key")
+    page.uncheck("#e2ee")  # the visible choice: a plain link has no key and says nothing about one
     page.click("#create-btn")
     expect(page.locator("#link-url")).to_be_visible()
+    plain = page.locator("#link-url").input_value()
+    assert "#" not in plain, plain
+    assert http("GET", f"{srv.url}/api/links/{plain.rsplit('/', 1)[1]}")[1]["e2ee"] is False
+    expect(page.locator("#result-e2ee")).to_be_hidden()
     page.fill("#api-key", "wrong-key")
     page.click("#revoke-btn")
     expect(page.locator("#result-notice")).to_contain_text("That API key is wrong")
@@ -193,8 +201,11 @@ def test_create_and_call_pages_work_under_their_csp(server: Server, browsers: Ca
     expect(page.locator("#link-url")).to_be_visible()
     url = page.locator("#link-url").input_value()
     assert csp_violations(page) == []
-    page.goto(url + "?name=Strict&autojoin=1")
+    assert "#key=" in url  # end-to-end encrypted by default: the worker and WebCrypto run under the CSP too
+    base, fragment = url.split("#", 1)
+    page.goto(f"{base}?name=Strict&autojoin=1#{fragment}")
     wait_until(lambda: state(page) == "connected", 20, what="connected under the CSP")
+    wait_until(lambda: page.evaluate("() => window.callsfu.e2ee && window.callsfu.e2ee.totals.encrypted") > 0, 10, what="frames encrypted in the worker")
     expect(page.locator(".tile.self")).to_have_attribute("data-name", "Strict")
     # the WebSocket (connect-src) and the camera preview (media) were allowed; nothing was blocked
     assert csp_violations(page) == []
