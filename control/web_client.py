@@ -20,6 +20,11 @@ _PAGE_HEADERS = {
     **_NO_CACHE,
     "Permissions-Policy": "camera=(self), microphone=(self), display-capture=()",
 }
+# the call page: camera, microphone, a shared screen, and the speaker choice
+_CALL_HEADERS = {
+    **_NO_CACHE,
+    "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self), speaker-selection=(self)",
+}
 
 
 async def _index(request: web.Request) -> web.FileResponse:
@@ -27,7 +32,7 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 
 async def _call(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "call.html", headers=_PAGE_HEADERS)
+    return web.FileResponse(STATIC / "call.html", headers=_CALL_HEADERS)
 
 
 async def _favicon(request: web.Request) -> web.FileResponse:

@@ -169,11 +169,27 @@ class Call:
             if pid != inbound.key.participant_id:
                 other.tracks_changed()
 
+    def unpublish(self, inbound: Inbound[TransportSink]) -> None:
+        """The publisher stopped this track (its section went inactive): its
+        subscribers stop receiving it and their sections are released."""
+        if self.inbounds.get(inbound.key) is not inbound:
+            return
+        del self.inbounds[inbound.key]
+        self.receivers.pop(inbound.key, None)
+        now = time.monotonic()
+        for layer in inbound.layers or [inbound]:
+            for outlet in list(layer.outlets) + list(layer.switching):
+                packets, _ = self.forwarder.attach(outlet, None, now)
+                self.deliver(packets)
+        for pid, other in self.sessions.items():
+            if pid != inbound.key.participant_id:
+                other.tracks_changed()
+
     def tracks_for(self, participant_id: str) -> list[TrackKey]:
         """What ``participant_id`` should receive: everyone else's tracks, in join order."""
         order = {pid: i for i, pid in enumerate(self.sessions)}
         keys = [k for k in self.inbounds if k.participant_id != participant_id and k.participant_id in order]
-        return sorted(keys, key=lambda k: (order[k.participant_id], k.kind))
+        return sorted(keys, key=lambda k: (order[k.participant_id], k.kind, k.source))
 
     def request_keyframe(self, inbound: Inbound[Any]) -> None:
         receiver = self.receivers.get(inbound.key)

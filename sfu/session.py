@@ -36,6 +36,7 @@ from sfu.rtc.sink import TransportSink
 from sfu.signaling.budget import MessageBudget, Verdict
 from sfu.signaling.sdp_check import check_publish_offer, check_subscribe_answer
 from sfu.signaling.simulcast_sdp import add_to_answer, read_offer
+from sfu.signaling.sources import resolve_sources
 from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnswer, parse_client_message
 
 log = logging.getLogger("callsfu.sfu")
@@ -85,6 +86,7 @@ class Session:
         self.pid = admission.participant_id
         self.ingress = Ingress(self.pid, call.forwarder, call.publish)
         self.publish_pc: RTCPeerConnection | None = None
+        self._sources: dict[str, str] = {}  # publish mid -> microphone | camera | screen
         self.subscribe_pc: RTCPeerConnection | None = None
         self.layout = SubscriberLayout()
         self.outlets: list[Outlet[TransportSink]] = []
@@ -237,7 +239,7 @@ class Session:
                 if isinstance(parsed, Leave):
                     break
                 if isinstance(parsed, Publish):
-                    await self._on_publish(parsed.sdp)
+                    await self._on_publish(parsed.sdp, parsed.sources)
                 elif isinstance(parsed, SubscribeAnswer):
                     self._on_subscribe_answer(parsed.sdp)
                 self._last_heard = now
@@ -284,12 +286,13 @@ class Session:
             await _bounded(release(), RELEASE_TIMEOUT, f"freeing {self.pid}'s seat")
 
     # -- publish: the client offers ---------------------------------------------------
-    async def _on_publish(self, sdp: str) -> None:
+    async def _on_publish(self, sdp: str, sources: dict[str, str] | None = None) -> None:
         if self.publish_pc is None:
             self.publish_pc = pc = new_peer_connection()
             self._watch(pc)
         pc = self.publish_pc
-        check_publish_offer(sdp, [(t.kind, t.mid) for t in pc.getTransceivers()], self.require_candidates)
+        offered = check_publish_offer(sdp, [(t.kind, t.mid) for t in pc.getTransceivers()], self.require_candidates)
+        source_of = resolve_sources(sources, offered, self._sources)
         simulcast = read_offer(sdp) if self.call.type == "video" else {}
         for mid, offer in simulcast.items():  # (a section's layers, once read, stay as they were)
             self.ingress.simulcast.setdefault(mid, offer)
@@ -308,13 +311,20 @@ class Session:
                 # aiortc renegotiated its codecs from the re-offer: keep them ours
                 if t.direction != "inactive" and not restrict_codecs(t):
                     t.direction = "inactive"
+                if t._offerDirection not in ("recvonly", "sendrecv"):
+                    # the publisher stopped sending this section (a screen share ended)
+                    inbound = self.ingress.withdraw(t.receiver)
+                    if inbound is not None:
+                        self.call.unpublish(inbound)
                 continue
             kind: Kind = "audio" if t.kind == "audio" else "video"
             if (kind == "video" and self.call.type == "audio") or not restrict_codecs(t):
                 t.direction = "inactive"  # an audio call forwards no video
                 continue
             t.direction = "recvonly"
-            self.ingress.hook_receiver(t.receiver, kind)
+            source = source_of.get(str(t.mid), "microphone" if kind == "audio" else "camera")
+            self._sources[str(t.mid)] = source
+            self.ingress.hook_receiver(t.receiver, kind, "screen" if source == "screen" else "")
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
@@ -427,7 +437,12 @@ class Session:
 
     def _send_tracks(self) -> None:
         tracks = [
-            {"mid": self.transceivers[s.index].mid, "participant_id": s.source.participant_id, "kind": s.kind}
+            {
+                "mid": self.transceivers[s.index].mid,
+                "participant_id": s.source.participant_id,
+                "kind": s.kind,
+                "source": s.source.source_name,
+            }
             for s in self.layout.active()
             if s.source is not None
         ]

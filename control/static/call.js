@@ -4,6 +4,7 @@
 //   lobby.js     lobby, preview, local camera and microphone
 //   grid.js      tiles, remote video and audio, speaking rings
 //   controls.js  microphone, camera and leave buttons
+//   screens.js   screen sharing: the Share screen button, shared screens shown large
 //   call-hooks.js  where other modules hook into each call (onCall) and the link (onLink)
 //   e2ee.js      end-to-end encrypted calls: key from #key=, the frame worker, safety code
 import { CallClient, CallError, MAX_NAME, fetchLink } from "./callsfu.js";
@@ -13,6 +14,7 @@ import {
 import { acquireMedia, backToLobby, lobbyError, showLobby, stopLocalMedia, storeName, updatePreviewAvatar, validName } from "./lobby.js";
 import { clearRemote, render, resetGrid, selfTile, startPolling, tileInfo } from "./grid.js";
 import { bindControls, updateControls } from "./controls.js";
+import { screenInfo } from "./screens.js";
 import { callHooks, linkChecks } from "./call-hooks.js";
 import "./e2ee.js";
 
@@ -155,6 +157,7 @@ window.callsfu = {
   get localStream() { return S.localStream; },
   get client() { return S.client; },
   tiles: tileInfo,
+  screens: screenInfo,
 };
 
 startPolling();

@@ -187,6 +187,11 @@ export class CallClient extends Emitter {
     this.localStream = new MediaStream([audio, video, screen].filter(Boolean));
   }
 
+  /** The tracks given to setLocalTracks: {audio, video, screen}. */
+  localTracks() {
+    return { audio: this.local.microphone, video: this.local.camera, screen: this.local.screen };
+  }
+
   /** Send any message on the signaling socket (false when it is not open). */
   send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) { this.ws.send(JSON.stringify(msg)); return true; }
@@ -240,10 +245,17 @@ export class CallClient extends Emitter {
    * offer with the section's source in `sources`. null stops it.
    */
   async setScreen(track) {
-    this.local.screen = track;
+    this.local.screen = track || null;
+    if (!this.video) return;
     const sender = this.senders.get("screen");
-    if (sender) { await sender.replaceTrack(track); this._renegotiatePublish(); return; }
-    if (track) this._renegotiatePublish();
+    if (sender && this.publishPc) {
+      // the section stays; inactive while nothing is shared (the server then
+      // withdraws the track from everyone's `tracks`)
+      const t = this.publishPc.getTransceivers().find((x) => x.sender === sender);
+      await sender.replaceTrack(track || null);
+      if (t) t.direction = track ? "sendrecv" : "inactive";
+    }
+    if (track || sender) this._renegotiatePublish();
   }
 
   /** participant id -> {audio, video, screen}: {mid, receiver, source}, from `tracks` and mids only. */
@@ -410,7 +422,7 @@ export class CallClient extends Emitter {
     this.senders.clear();
     if (audio) this._addPublishTransceiver(pc, "audio", "microphone", audio);
     if (video) this._addPublishTransceiver(pc, "video", "camera", video);
-    if (screen) this._addPublishTransceiver(pc, "video", "screen", screen);
+    if (screen && screen.readyState === "live") this._addPublishTransceiver(pc, "video", "screen", screen);
     await this._offerPublish(session);
   }
 
@@ -444,7 +456,9 @@ export class CallClient extends Emitter {
       return;
     }
     if (this.publishPc.signalingState !== "stable") { this._publishAgain = true; return; }
-    if (this.local.screen && !this.senders.has("screen")) this._addPublishTransceiver(this.publishPc, "video", "screen", this.local.screen);
+    if (this.local.screen && this.video && !this.senders.has("screen")) {
+      this._addPublishTransceiver(this.publishPc, "video", "screen", this.local.screen);
+    }
     this._offerPublish(session).catch((err) => this.emit("error", { code: "publish_failed", message: String(err.message || err) }));
   }
 

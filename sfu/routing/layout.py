@@ -16,6 +16,14 @@ Kind = Literal["audio", "video"]
 class TrackKey(NamedTuple):
     participant_id: str
     kind: Kind
+    # "" is the kind's own source (the microphone, the camera); "screen" is a
+    # shared screen, a second video of the same participant
+    source: str = ""
+
+    @property
+    def source_name(self) -> str:
+        """What ``tracks`` entries call it: microphone, camera or screen."""
+        return self.source or ("microphone" if self.kind == "audio" else "camera")
 
 
 @dataclass(slots=True)

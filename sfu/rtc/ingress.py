@@ -92,8 +92,20 @@ class Ingress:
         self._refused: set[int] = set()
         self.simulcast: dict[str, SimulcastOffer] = {}  # by mid: the sections offered with simulcast
         self.by_rid: dict[str, dict[str, Inbound[TransportSink]]] = {}  # mid -> rid -> layer
+        self._withdrawn: set[int] = set()  # receivers whose section the publisher made inactive
 
-    def hook_receiver(self, receiver: RTCRtpReceiver, kind: Kind) -> None:
+    def withdraw(self, receiver: RTCRtpReceiver) -> Inbound[TransportSink] | None:
+        """The publisher stopped sending this section: its track, to unpublish
+        (None if it never started or is withdrawn already). It comes back when
+        the section is active again."""
+        inbound = self._started.get(id(receiver))
+        if inbound is None or id(receiver) in self._withdrawn:
+            return None
+        self._withdrawn.add(id(receiver))
+        return inbound
+
+    def hook_receiver(self, receiver: RTCRtpReceiver, kind: Kind, source: str = "") -> None:
+        """``source``: "" for the kind's own (microphone, camera), "screen" for a shared screen."""
         drop_receive_path(receiver)  # its packets come here, never through aiortc's path
         async def receive(parameters: RTCRtpReceiveParameters) -> None:
             # aiortc's receive() is not called: it would start a decoder
@@ -103,6 +115,9 @@ class Ingress:
             if known is not None:  # aiortc calls receive() again on every renegotiation:
                 if known.layers is None:
                     self._bind_encodings(known, parameters)  # same track, perhaps new SSRCs
+                if id(receiver) in self._withdrawn:  # sending again after a pause (inactive)
+                    self._withdrawn.discard(id(receiver))
+                    self.on_inbound(known, receiver)
                 return
             ext = kinds_by_id((e.id, e.uri) for e in parameters.headerExtensions)
             simulcast = self.simulcast.get(parameters.muxId or "") if kind == "video" else None
@@ -120,7 +135,7 @@ class Ingress:
                 ),
                 None,
             )
-            key = TrackKey(self.participant_id, kind)
+            key = TrackKey(self.participant_id, kind, source)
             inbound: Inbound[TransportSink] = Inbound(key, media[0].payloadType, ext, rtx_payload_type=rtx_pt)
             self._media[inbound] = (media[0].clockRate, _nack_negotiated(media[0]))
             if simulcast is not None:

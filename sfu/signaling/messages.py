@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 
 MAX_MESSAGE = 256 * 1024  # an SDP with 32 sections and candidates is ~40 kB
+SOURCES = ("microphone", "camera", "screen")  # what a published section carries
+MAX_MID = 32  # characters of a mid named in 'sources' (browsers use "0", "1", ...)
 
 
 class SignalingError(Exception):
@@ -22,6 +24,7 @@ class SignalingError(Exception):
 @dataclass(frozen=True, slots=True)
 class Publish:
     sdp: str
+    sources: dict[str, str] | None = None  # mid -> microphone | camera | screen (None: the defaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,27 @@ def _sdp(msg: dict[str, object], type_: str) -> str:
     return sdp
 
 
+def _sources(value: object) -> dict[str, str] | None:
+    """The publish message's optional ``sources``: {mid: source}, each source once."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SignalingError("bad_request", "'sources' must be an object mapping the offer's mids to sources.")
+    if len(value) > len(SOURCES):
+        raise SignalingError("bad_request", f"'sources' names {len(value)} sections; each source names at most one, so at most {len(SOURCES)}.")
+    seen: set[str] = set()
+    for mid, source in value.items():
+        if not mid or len(mid) > MAX_MID:
+            raise SignalingError("bad_request", f"A mid in 'sources' must be 1 to {MAX_MID} characters.")
+        if source not in SOURCES:
+            shown = repr(source)[:40]
+            raise SignalingError("bad_request", f"'sources' gives mid '{mid}' the source {shown}; expected microphone, camera or screen.")
+        if source in seen:
+            raise SignalingError("bad_request", f"'sources' names the source '{source}' twice; each source is one section.")
+        seen.add(source)
+    return dict(value)
+
+
 def parse_client_message(text: str) -> ClientMessage:
     if len(text) > MAX_MESSAGE:
         raise SignalingError("bad_request", f"Messages are limited to {MAX_MESSAGE} bytes.")
@@ -61,7 +85,7 @@ def parse_client_message(text: str) -> ClientMessage:
         raise SignalingError("bad_request", "A message must be a JSON object with a 'type'.")
     type_ = msg.get("type")
     if type_ == "publish":
-        return Publish(_sdp(msg, "publish"))
+        return Publish(_sdp(msg, "publish"), _sources(msg.get("sources")))
     if type_ == "subscribe_answer":
         return SubscribeAnswer(_sdp(msg, "subscribe_answer"))
     if type_ == "leave":

@@ -97,11 +97,14 @@ def check_subscribe_answer(text: str, offered: list[tuple[str, str | None]]) -> 
     check_candidates(desc, what)
 
 
-def check_publish_offer(text: str, current: list[tuple[str, str | None]], require_candidates: bool = True) -> None:
+def check_publish_offer(
+    text: str, current: list[tuple[str, str | None]], require_candidates: bool = True
+) -> list[tuple[str, str | None]]:
     """``current``: (kind, mid) of the sections already negotiated, in order.
     ``require_candidates=False`` (WHIP/WHEP): an offer with no candidate at all
     passes; its peer's connectivity checks then reveal its address
-    (peer-reflexive, RFC 8445 7.3.1.3)."""
+    (peer-reflexive, RFC 8445 7.3.1.3). Returns the (kind, mid) of every
+    section of the offer."""
     desc = _parse(text, "publish offer", MAX_SECTIONS)
     if not desc.media:
         raise SignalingError("bad_sdp", "The publish offer has no media section; offer an audio and/or a video track.")
@@ -133,3 +136,4 @@ def check_publish_offer(text: str, current: list[tuple[str, str | None]], requir
             "A re-offer must keep the earlier media sections in the same order"
             f" (had {current}, got {offered[: len(current)]}).",
         )
+    return offered
