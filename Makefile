@@ -19,8 +19,9 @@ setup: $(STAMP)
 run: setup
 	$(VENV)/bin/callsfu serve
 
-## system packages the tests use (Chromium, redis-server, coturn, Firefox ESR, node/npm) and
-## tests/firefox's pinned npm packages (puppeteer-core), installed when missing
+## system packages the tests use (Chromium, redis-server, coturn, Firefox ESR, node/npm,
+## simple-whip-client + GStreamer plugins) and the pinned npm packages of tests/firefox
+## (puppeteer-core) and tests/browser/whep (whip-whep), installed when missing
 system-deps:
 	scripts/install-system-deps
 

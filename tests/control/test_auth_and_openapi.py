@@ -63,7 +63,7 @@ async def test_openapi_document_is_valid_and_complete(tmp_path: Path) -> None:
         routes = {
             (r.method, r.resource.canonical)
             for r in client.app.router.routes()
-            if r.resource is not None and r.resource.canonical.startswith(("/api", "/healthz"))
+            if r.resource is not None and r.resource.canonical.startswith(("/api", "/healthz", "/whip/", "/whep/"))
             and r.method != "HEAD"
         }
     validate(doc)
