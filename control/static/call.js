@@ -5,6 +5,8 @@
 //   grid.js      tiles, remote video and audio, speaking rings
 //   controls.js  microphone, camera and leave buttons
 //   screens.js   screen sharing: the Share screen button, shared screens shown large
+//   invite.js    the link with Copy and Share; "you're the only one here"
+//   i18n.js      English and French (strings.js), ?lang=
 //   call-hooks.js  where other modules hook into each call (onCall) and the link (onLink)
 //   e2ee.js      end-to-end encrypted calls: key from #key=, the frame worker, safety code
 import { CallClient, CallError, MAX_NAME, fetchLink } from "./callsfu.js";
@@ -15,6 +17,8 @@ import { acquireMedia, backToLobby, lobbyError, showLobby, stopLocalMedia, store
 import { clearRemote, render, resetGrid, selfTile, startPolling, tileInfo } from "./grid.js";
 import { bindControls, updateControls } from "./controls.js";
 import { screenInfo } from "./screens.js";
+import "./invite.js";
+import { applyStatic } from "./i18n.js";
 import { callHooks, linkChecks } from "./call-hooks.js";
 import "./e2ee.js";
 
@@ -160,5 +164,6 @@ window.callsfu = {
   screens: screenInfo,
 };
 
+applyStatic();
 startPolling();
 init();
