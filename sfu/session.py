@@ -335,8 +335,8 @@ class Session:
         accepted = [
             self.ingress.simulcast[t.mid]
             for t in pc.getTransceivers()
-            if t.kind == "video" and t.direction == "recvonly" and t.mid in simulcast and t.mid in self.ingress.by_rid
-        ]
+            if t.kind == "video" and t.direction == "recvonly" and t.mid in simulcast and t.mid in self.ingress.simulcast
+        ]  # (aiortc starts the receivers, which build the layers, only once DTLS is up)
         self.send({"type": "publish_answer", "sdp": add_to_answer(pc.localDescription.sdp, accepted)})
 
     # -- subscribe: we offer ------------------------------------------------------------

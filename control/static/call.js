@@ -21,6 +21,7 @@ import "./invite.js";
 import { applyStatic } from "./i18n.js";
 import { callHooks, linkChecks } from "./call-hooks.js";
 import "./e2ee.js";
+import "./simulcast.js";
 
 const parts = location.pathname.split("/").filter(Boolean);
 // A malformed escape (a "%" cut short when the link was copied) is an unknown link, not a crash.

@@ -19,7 +19,7 @@ fields is passed through unchanged).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Descriptor", "Vp8Munger", "keyframe_size", "parse_descriptor"]
 
@@ -29,8 +29,7 @@ TL0PICIDX_MOD = 0x100
 KEYIDX_MOD = 0x20
 
 
-@dataclass(frozen=True, slots=True)
-class Descriptor:
+class Descriptor(NamedTuple):
     """Where the rewritable fields sit in a payload, and their values.
 
     Offsets are byte positions in the payload; None when the field is absent.
@@ -109,12 +108,6 @@ def keyframe_size(payload: bytes | memoryview) -> tuple[int, int] | None:
     return (width, height) if width and height else None
 
 
-def _ahead(a: int, b: int, mod: int) -> bool:
-    """``a`` is newer than ``b`` in a wrapping space of size ``mod``."""
-    d = (a - b) % mod
-    return 0 < d < mod // 2
-
-
 class Vp8Munger:
     """Continues PictureID, TL0PICIDX and KEYIDX across source switches for
     one outlet. Call :meth:`switch` when the next packet comes from a new
@@ -137,24 +130,33 @@ class Vp8Munger:
         """True while the mapping changes nothing (no switch yet, or offsets 0)."""
         return not (self._pid_offset or self._tl0_offset or self._key_offset or self._fresh)
 
+    def seed(self, payload: bytes) -> None:
+        """Take ``payload`` (sent unchanged, by another path) as the last one sent."""
+        d = parse_descriptor(payload)
+        if d is not None and self.identity:
+            self._observe(d)
+
     def switch(self) -> None:
         """The next packet is the first of a new epoch (a new layer's keyframe)."""
         self._fresh = True
 
-    def rewrite(self, payload: bytes) -> bytes:
-        """The payload with this outlet's PictureID, TL0PICIDX and KEYIDX."""
-        d = parse_descriptor(payload)
+    def rewrite(self, payload: bytes, d: Descriptor | None = None) -> bytes:
+        """The payload with this outlet's PictureID, TL0PICIDX and KEYIDX
+        (``d``: its descriptor, when the caller parsed it once for all outlets)."""
         if d is None:
-            return payload
+            d = parse_descriptor(payload)
+            if d is None:
+                return payload
         if self._fresh:
             self._start_epoch(d)
-        out = self._apply(payload, d)
+        out = self._apply(payload, d) if self._pid_offset or self._tl0_offset or self._key_offset else payload
         self._observe(d)
         return out
 
-    def translate(self, payload: bytes) -> bytes:
+    def translate(self, payload: bytes, d: Descriptor | None = None) -> bytes:
         """The payload mapped as in the current epoch, without moving it (RTX)."""
-        d = parse_descriptor(payload)
+        if d is None:
+            d = parse_descriptor(payload)
         return payload if d is None or self._fresh else self._apply(payload, d)
 
     def _start_epoch(self, d: Descriptor) -> None:
@@ -167,17 +169,24 @@ class Vp8Munger:
             self._key_offset = (self._last_key + 1 - d.keyidx) % KEYIDX_MOD
 
     def _observe(self, d: Descriptor) -> None:
-        if d.picture_id is not None:
-            pid = (d.picture_id + self._pid_offset) % (PICTURE_ID_15 if d.picture_id_wide else PICTURE_ID_7)
-            if self._last_pid is None or _ahead(pid, self._last_pid, PICTURE_ID_15 if d.picture_id_wide else PICTURE_ID_7):
+        picture_id = d.picture_id
+        if picture_id is not None:
+            mod = PICTURE_ID_15 if d.picture_id_wide else PICTURE_ID_7
+            pid = (picture_id + self._pid_offset) % mod
+            last = self._last_pid
+            if last is None or 0 < (pid - last) % mod < mod >> 1:
                 self._last_pid = pid
-        if d.tl0picidx is not None:
-            tl0 = (d.tl0picidx + self._tl0_offset) % TL0PICIDX_MOD
-            if self._last_tl0 is None or _ahead(tl0, self._last_tl0, TL0PICIDX_MOD):
+        tl0 = d.tl0picidx
+        if tl0 is not None:
+            tl0 = (tl0 + self._tl0_offset) & 0xFF
+            last = self._last_tl0
+            if last is None or 0 < (tl0 - last) & 0xFF < 0x80:
                 self._last_tl0 = tl0
-        if d.keyidx is not None:
-            key = (d.keyidx + self._key_offset) % KEYIDX_MOD
-            if self._last_key is None or _ahead(key, self._last_key, KEYIDX_MOD):
+        key = d.keyidx
+        if key is not None:
+            key = (key + self._key_offset) & 0x1F
+            last = self._last_key
+            if last is None or 0 < (key - last) & 0x1F < 0x10:
                 self._last_key = key
 
     def _apply(self, payload: bytes, d: Descriptor) -> bytes:

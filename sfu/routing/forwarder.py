@@ -33,8 +33,9 @@ lists them). An outlet fed by a layer moves to a sibling layer only at that
 layer's next keyframe (:meth:`Forwarder.switch_layer`; until then it keeps
 its current layer), and carries a :class:`~sfu.core.vp8.Vp8Munger` that
 continues the VP8 PictureID / TL0PICIDX across the switch, as its Rewriter
-continues sequence numbers and timestamps. Such outlets stay on the Python
-path (the native rewriter copies payloads as they are).
+continues sequence numbers and timestamps. Until its first switch the munger
+changes nothing and the outlet may be in the fast group; from then on it is
+on the Python path (the native rewriter copies payloads as they are).
 
 NACKs are bounded per outlet (``sfu.core.nack``): entries deduplicated and
 capped per RTCP packet, no packet resent twice within ``RESEND_INTERVAL``,
@@ -54,7 +55,7 @@ from sfu.core.rewriter import Rewriter
 from sfu.core.rtx import unwrap_rtx
 from sfu.core.sequence import SequenceGuard
 from sfu.core.throttle import KeyframeThrottle
-from sfu.core.vp8 import Vp8Munger, keyframe_size
+from sfu.core.vp8 import Descriptor, Vp8Munger, keyframe_size, parse_descriptor
 from sfu.routing.layout import Kind, TrackKey
 
 S = TypeVar("S")
@@ -114,12 +115,12 @@ class Outlet(Generic[S]):
         self.report: Any = None  # the glue's record of the subscriber's last receiver report (sfu/observe.py)
 
 
-    def munged(self, view: RtpView) -> RtpView:
+    def munged(self, view: RtpView, descriptor: Descriptor | None = None) -> RtpView:
         """``view`` with this outlet's VP8 picture ids (itself when unchanged)."""
         munger = self.vp8
         if munger is None:
             return view
-        payload = munger.rewrite(view.payload)  # type: ignore[arg-type]
+        payload = munger.rewrite(view.payload, descriptor)  # type: ignore[arg-type]
         if payload is view.payload:
             return view
         return RtpView(
@@ -240,6 +241,7 @@ class Forwarder(Generic[S]):
             inbound.group.forward(view, abs_send_time)  # every outlet in the fast state, at once
         out: list[tuple[S, bytes]] = []
         started: list[Outlet[S]] = []
+        descriptor = parse_descriptor(view.payload) if inbound.layers is not None else None  # once for all outlets
         for outlet in inbound.slow:
             rewriter = outlet.rewriter
             if rewriter is None:
@@ -250,7 +252,7 @@ class Forwarder(Generic[S]):
                 outlet.waiting_keyframe = False
                 started.append(outlet)
             paced = outlet.paced
-            sent = view if outlet.vp8 is None else outlet.munged(view)
+            sent = view if outlet.vp8 is None else outlet.munged(view, descriptor)
             if paced is None:
                 out.append((outlet.sink, rewriter.rewrite(sent, abs_send_time)))
             else:  # behind its backlog, in order
@@ -421,7 +423,7 @@ class Forwarder(Generic[S]):
             and not outlet.waiting_keyframe
             and not outlet.held
             and outlet.paced is None  # (a `release` during a backlog must not let live packets overtake it)
-            and outlet.vp8 is None  # simulcast: the VP8 descriptor is rewritten in Python
+            and (outlet.vp8 is None or outlet.vp8.identity)  # simulcast after a switch: VP8 rewritten in Python
         )
         if want and not outlet.fast:
             assert group is not None
@@ -505,6 +507,10 @@ class Forwarder(Generic[S]):
                 outlet.rewriter.switch_source()  # continuous: nothing of the old layer is awaited past this keyframe
             if outlet.vp8 is None:
                 outlet.vp8 = Vp8Munger()
+            newest = old.cache.newest
+            last = old.cache.get(newest) if newest is not None else None
+            if last is not None:
+                outlet.vp8.seed(last.payload)  # what it sent last, perhaps from the fast group
             outlet.vp8.switch()
             self._sync(outlet)
 

@@ -154,8 +154,19 @@ def test_simulcast_outlets_stay_off_the_fast_group() -> None:
     outlet, rewriter = subscriber()
     fwd.attach(outlet, layers[2], 0.0)
     fwd.ready(outlet, rewriter, 0.0)
-    out = feed(fwd, layers, pub, {0, 1, 2}, 0.0)
-    assert len(out) == 2 and not outlet.fast and all(not g.members for g in groups)
+    feed(fwd, layers, pub, {0, 1, 2}, 0.0)
+    # before any switch the VP8 mapping is the identity: the native group serves it
+    assert outlet.fast and outlet.vp8 is not None and outlet.vp8.identity
+    top = layers[2].cache.get(layers[2].cache.newest)  # type: ignore[arg-type]
+    assert top is not None
+    last_sent = parse_descriptor(top.payload)  # the last the fast group sent (unchanged)
+    assert last_sent is not None and last_sent.picture_id is not None
+    fwd.switch_layer(outlet, layers[0], 0.1)
+    out = feed(fwd, layers, pub, {0}, 0.1)
+    assert outlet.source is layers[0] and len(out) == 2  # from then on on the Python path
+    assert not outlet.fast and all(not g.members for g in groups)
+    first = parse_descriptor(RtpPacket.parse(out[0]).payload)
+    assert first is not None and first.picture_id == (last_sent.picture_id + 1) % 0x8000  # it went on from there
     single: Inbound[str] = Inbound(TrackKey("dave", "video"), VP8, KINDS)
     fwd.attach(outlet, single, 0.1)  # a reused section with a one-layer track: fast again
     fwd.on_rtp(single, pub.frame(0, True)[0], 0)
