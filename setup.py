@@ -39,7 +39,7 @@ setup(
     ext_modules=[
         Extension(
             "sfu.native._fanout",
-            sources=["sfu/native/fanout.c", "sfu/native/rewriter.c"],
+            sources=["sfu/native/fanout.c", "sfu/native/sink.c", "sfu/native/rewriter.c"],
             depends=["sfu/native/native.h"],
             extra_compile_args=["-O2", "-Wall", "-std=c11", "-D_GNU_SOURCE"],
             optional=True,

@@ -26,10 +26,14 @@ from sfu.core.packet import RtpView
 PROFILE_80 = (Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30)
 
 
-def _session(profile: tuple[int, int]) -> Session:
+def _policy(profile: tuple[int, int]) -> Policy:
     policy = Policy(key=os.urandom(profile[1]), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile[0])
     policy.allow_repeat_tx = True
-    return Session(policy=policy)
+    return policy
+
+
+def _session(profile: tuple[int, int]) -> Session:
+    return Session(policy=_policy(profile))
 
 
 def _sockets() -> tuple[socket.socket, socket.socket]:
@@ -72,7 +76,7 @@ def native_floor_us_per_packet(
     sink, sock = _sockets()
     group = native.FanoutGroup()
     for n in range(subscribers):
-        group.add(native.Rewriter(n + 1, 97, {Ext.ABS_SEND_TIME: 3}, "0"), native.new_sink(sock, sink.getsockname(), _session(profile)))
+        group.add(native.Rewriter(n + 1, 97, {Ext.ABS_SEND_TIME: 3}, "0"), native.new_sink(sock, sink.getsockname(), _policy(profile)))
     views = [RtpView.parse(bytes([0x80, 96]) + struct.pack("!HI", i, i * 3000) + bytes(4) + os.urandom(size - 12), {})
              for i in range(max(1, packets // subscribers))]  # fmt: skip
     forward = group.forward

@@ -50,11 +50,15 @@ PROFILES = {  # name: (libsrtp profile, master key + salt length)
 DEFAULT_PROFILE = "AEAD_AES_128_GCM"  # what the SFU negotiates as DTLS server (sfu/rtc/srtp_profiles.py)
 
 
-def srtp_session(profile: str) -> Session:
+def srtp_policy(profile: str) -> Policy:
     libsrtp_profile, key_length = PROFILES[profile]
     policy = Policy(key=os.urandom(key_length), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=libsrtp_profile)
     policy.allow_repeat_tx = True
-    return Session(policy=policy)
+    return policy
+
+
+def srtp_session(profile: str) -> Session:
+    return Session(policy=srtp_policy(profile))
 
 
 class Sink:
@@ -67,7 +71,7 @@ class Sink:
         self._protect = lean_protect(session)
         self._sendto = transport.sendto
         self._addr = addr
-        self._native = native.new_sink(transport.get_extra_info("socket"), addr, session) if use_native else None
+        self._native = native.new_sink(transport.get_extra_info("socket"), addr, srtp_policy(profile)) if use_native else None
 
     def native_sink(self) -> Any:
         return self._native
@@ -101,7 +105,7 @@ def python_floor(transport: Any, addr: tuple[str, int], total: int, profile: str
 def native_floor(transport: Any, addr: tuple[str, int], subscribers: int, packets: int, profile: str) -> float:
     group = native.FanoutGroup()
     for n in range(subscribers):
-        sink = native.new_sink(transport.get_extra_info("socket"), addr, srtp_session(profile))
+        sink = native.new_sink(transport.get_extra_info("socket"), addr, srtp_policy(profile))
         group.add(native.Rewriter(n + 1, 97, SUB_IDS, str(n)), sink)
     views = [RtpView.parse(vp8_packet(i, i * 90), {1: Ext.MID, 3: Ext.ABS_SEND_TIME}) for i in range(packets)]
     forward = group.forward

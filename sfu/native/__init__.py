@@ -7,16 +7,19 @@ pure-Python path (``sfu.core.rewriter.Rewriter`` and ``sfu.rtc.sink``), which
 stays the reference the native code is tested against byte for byte.
 
 - `Rewriter`: drop-in for ``sfu.core.rewriter.Rewriter`` (sfu/native/rewriter.py);
-- `new_sink`: a native ``Sink`` from a socket, a destination and a pylibsrtp Session;
-- `FanoutGroup`: ``forward(view, abs_send_time)`` rewrites, protects and sends
-  one packet to every (Rewriter, Sink) pair added to it.
+- `new_sink`: a native ``Sink`` from a socket, a destination and the
+  connection's outbound SRTP policy (a pylibsrtp Policy: key and profile); it
+  keeps one libsrtp session per SSRC it sends on;
+- `FanoutGroup`: ``forward(view, abs_send_time)`` rewrites and protects one
+  packet for every (Rewriter, Sink) pair added to it and sends them all with
+  one ``sendmmsg``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["AVAILABLE", "BUILD_ERROR", "FanoutGroup", "Rewriter", "Sink", "new_sink"]
+__all__ = ["AVAILABLE", "BATCH", "BUILD_ERROR", "MAX_STREAMS", "FanoutGroup", "Rewriter", "Sink", "new_sink"]
 
 try:
     from sfu.native import _fanout
@@ -26,18 +29,22 @@ except ImportError as exc:  # not built: the pure-Python path is used
 else:
     AVAILABLE = True
     BUILD_ERROR = ""
-    from sfu.native._fanout import FanoutGroup, Sink
+    from sfu.native._fanout import BATCH, MAX_STREAMS, FanoutGroup, Sink
     from sfu.native.rewriter import Rewriter
 
-    def new_sink(sock: Any, addr: tuple[Any, ...], session: Any) -> Sink:
+    def new_sink(sock: Any, addr: tuple[Any, ...], policy: Any) -> Sink:
         """A native Sink sending through a duplicate of ``sock``'s descriptor to
-        ``addr`` (host, port), protecting with ``session`` (a pylibsrtp Session,
-        kept alive by the sink). ValueError/OSError when that cannot be done."""
+        ``addr`` (host, port), protecting each SSRC's RTP with a libsrtp session
+        of its own made from ``policy`` (a pylibsrtp Policy with the
+        connection's outbound key and profile; the sink takes it over and keeps
+        it alive). ValueError/OSError when that cannot be done."""
+        from pylibsrtp import Policy
         from pylibsrtp._binding import ffi, lib  # pylibsrtp is pinned exactly
 
-        try:
-            ctx = int(ffi.cast("uintptr_t", session._srtp[0]))
-        except (AttributeError, TypeError) as exc:
-            raise ValueError(f"not a pylibsrtp 1.0 Session: {exc}") from None
-        protect = int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect")))
-        return Sink(sock.fileno(), str(addr[0]), int(addr[1]), session, ctx, protect)
+        if not isinstance(policy, Policy) or policy.key is None:
+            raise ValueError(f"a Sink needs a pylibsrtp 1.0 Policy with a key, not {type(policy).__name__}")
+        policy.ssrc_type = Policy.SSRC_SPECIFIC  # the sink sets the SSRC of each session it makes
+        pointers = [int(ffi.cast("uintptr_t", p)) for p in (
+            policy._policy, ffi.addressof(lib, "srtp_create"), ffi.addressof(lib, "srtp_dealloc"),
+            ffi.addressof(lib, "srtp_protect"))]  # fmt: skip
+        return Sink(sock.fileno(), str(addr[0]), int(addr[1]), policy, *pointers)

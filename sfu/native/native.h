@@ -9,6 +9,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 /* Longest header a layout writes: 12 fixed bytes, 4 of extension header,
  * MID (1 + 16), abs-send-time (4), audio level (2), padding to 4 (3). */
@@ -65,5 +67,47 @@ void view_release(View *v);
  * payload), update the rewriter's state as Rewriter.rewrite does, and return
  * the packet's length. */
 Py_ssize_t rewriter_write(RewriterObject *r, const View *v, uint32_t abs_send_time, uint8_t *out);
+
+/* libsrtp 2.x, reached through pylibsrtp's statically linked copy:
+ * srtp_protect(srtp_t, void *rtp, int *len), srtp_create(srtp_t *, const
+ * srtp_policy_t *), srtp_dealloc(srtp_t); 0 is srtp_err_status_ok. */
+typedef int (*protect_fn)(void *ctx, void *packet, int *len);
+typedef int (*create_fn)(void **ctx, const void *policy);
+typedef int (*dealloc_fn)(void *ctx);
+
+/* Most SSRCs one subscriber connection sends RTP on (a media and an RTX
+ * SSRC per section); past it new SSRCs are dropped and counted. */
+#define MAX_STREAMS 256
+
+/* One outgoing SSRC of a sink and the libsrtp session that alone protects it. */
+typedef struct {
+    uint32_t ssrc;
+    void *ctx;
+} Stream;
+
+/* One subscriber connection's way out (sink.c). */
+typedef struct {
+    PyObject_HEAD
+    int fd; /* our own duplicate of the shared socket; -1 once closed */
+    dev_t dev; /* which socket the descriptor is: one sendmmsg per run of the same */
+    ino_t ino;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    PyObject *policy; /* the pylibsrtp Policy (key, profile) every session is made from */
+    void *policy_ptr; /* its srtp_policy_t, SSRC-specific: the SSRC is set per session */
+    create_fn create;
+    dealloc_fn dealloc;
+    protect_fn protect;
+    Stream *streams;
+    int n_streams, cap_streams;
+    unsigned long long sent, failed;
+    int last_errno;
+} SinkObject;
+
+extern PyTypeObject SinkType;
+
+/* The libsrtp session of `ssrc` on this sink, made on first use; NULL when
+ * none can be (too many SSRCs, libsrtp refused): the caller counts a drop. */
+void *sink_session(SinkObject *s, uint32_t ssrc);
 
 #endif

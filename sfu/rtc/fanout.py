@@ -51,7 +51,7 @@ def native_enabled() -> bool:
 def describe() -> str:
     """For the log at start: which path runs, and why not native when it does not."""
     if native_enabled():
-        return "native C fan-out"
+        return "native C fan-out (sendmmsg per packet, one SRTP session per outgoing SSRC)"
     if native.AVAILABLE:
         return "python (CALLSFU_FORWARDING=python)"
     return f"python (the native fan-out is not built: {native.BUILD_ERROR})"
@@ -78,7 +78,9 @@ class NativeGroup:
         if fast is None or not isinstance(rewriter, native.Rewriter):
             log.debug("an outlet stays on the Python path (sink %s, rewriter %s)", fast, type(rewriter).__name__)
             return False
-        self._group.add(rewriter, fast)
+        if not self._group.add(rewriter, fast):
+            log.warning("an outlet stays on the Python path: its connection has no SRTP session for SSRC %d", rewriter.ssrc)
+            return False
         log.debug("fast group of %d", len(self._group))
         return True
 

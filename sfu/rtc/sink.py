@@ -13,8 +13,13 @@ counted, instead of being logged by the event loop once per packet.
 
 On the native path (``sfu/rtc/fanout.py``) the sink has a native half, a
 ``sfu.native.Sink`` with its own duplicate of the descriptor, the destination
-and the SRTP context: the fan-out group sends through it, and so does
-:meth:`send` (protect + ``sendto`` in C, errors counted there).
+and one SRTP session per SSRC, keyed from the connection's DTLS keying
+material (``sfu.rtc.srtp.outbound_policy``): the fan-out group sends through
+it, and so does :meth:`send` (protect + ``sendto`` in C, errors counted
+there). Every RTP packet of the connection then goes through the native half
+(aiortc's own ``_tx_srtp`` keeps protecting its RTCP only), and the half is
+made once per connection and never replaced: a second set of sessions for
+the same SSRCs would start their rollover counters again under the same key.
 """
 
 from __future__ import annotations
@@ -28,13 +33,15 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from sfu.logcontext import about
 from sfu.rtc import fanout
-from sfu.rtc.srtp import lean_protect
+from sfu.rtc.srtp import lean_protect, outbound_policy
 
 log = logging.getLogger("callsfu.sfu")
 
 
 class TransportSink:
-    __slots__ = ("dtls", "owner", "failed", "native", "_pair", "_protect", "_sendto", "_addr", "_socket", "_use_native")
+    __slots__ = (
+        "dtls", "owner", "failed", "native", "_pair", "_protect", "_sendto", "_addr", "_socket", "_use_native", "_closed",
+    )  # fmt: skip
 
     def __init__(self, dtls: RTCDtlsTransport, native: bool | None = None, owner: str | None = None) -> None:
         self.dtls = dtls
@@ -47,22 +54,23 @@ class TransportSink:
         self._sendto: Callable[[bytes, Any], Any] | None = None
         self._addr: tuple[str, int] | None = None
         self._socket: socket.socket | None = None
+        self._closed = False  # for good: a closed sink is never bound again
 
     def _bind(self) -> bool:
         """(Re)resolve where packets go; False while DTLS or ICE is not up."""
         srtp = self.dtls._tx_srtp
         pair = self.dtls.transport._connection._nominated.get(1)
-        if srtp is None or pair is None or pair.protocol.transport is None:
+        if self._closed or srtp is None or pair is None or pair.protocol.transport is None:
             self._pair = None
             return False
-        if self.native is not None and not self.native.closed:
+        if self.native is not None:
             # already bound (aiortc never changes a nominated pair): the fast
-            # groups hold this native half, keep it
+            # groups hold this native half and its SSRCs' sessions, keep it
             self._pair = pair
             return True
-        self.close()
+        self._close_python()
         transport = pair.protocol.transport
-        if self._use_native and self._bind_native(transport, pair.remote_addr, srtp):
+        if self._use_native and self._bind_native(transport, pair.remote_addr):
             self._pair = pair
             return True
         self._sendto = transport.sendto
@@ -78,13 +86,14 @@ class TransportSink:
         self._addr = pair.remote_addr
         return True
 
-    def _bind_native(self, transport: Any, addr: tuple[str, int], srtp: Any) -> bool:
+    def _bind_native(self, transport: Any, addr: tuple[str, int]) -> bool:
         from sfu.native import new_sink
 
         try:
-            self.native = new_sink(transport.get_extra_info("socket"), addr, srtp)
+            self.native = new_sink(transport.get_extra_info("socket"), addr, outbound_policy(self.dtls))
         except (AttributeError, OSError, ValueError) as exc:
             log.warning("native sink unavailable, this subscriber stays on the Python path: %r", exc, extra=about(self.owner))
+            self._use_native = False  # for good: its SSRCs' RTP is then aiortc's session's alone
             return False
         return True
 
@@ -112,10 +121,15 @@ class TransportSink:
                 log.warning("dropping packets to a subscriber: %r (%d so far)", exc, self.failed, extra=about(self.owner))
 
     def close(self) -> None:
+        """For good: later sends are dropped (the connection is going)."""
+        self._closed = True
         if self.native is not None:
             log.debug("native sink closed: %d datagrams sent, %d dropped", self.native.sent, self.native.failed, extra=about(self.owner))
-            self.native.close()
+            self.native.close()  # (the fast groups may still hold it: their sends now count as dropped)
             self.native = None
+        self._close_python()
+
+    def _close_python(self) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None

@@ -41,3 +41,27 @@ def lean_protect(session: Any) -> Callable[[bytes], bytes]:
         return result
 
     return protect_packet
+
+
+def outbound_policy(dtls: Any) -> Any:
+    """A fresh pylibsrtp Policy with the key and profile of ``dtls``'s outbound
+    SRTP (what aiortc's ``_tx_srtp`` was made from): the same DTLS keying
+    material exported again, split as ``RTCDtlsTransport._setup_srtp`` splits
+    it. The native sink makes one session per SSRC from it. ValueError when
+    the transport has no negotiated profile or no TLS object (any more)."""
+    from pylibsrtp import Policy
+
+    try:
+        ssl = dtls._ssl
+        selected = ssl.get_selected_srtp_profile()
+        profile = next(p for p in dtls._srtp_profiles if p.openssl_profile == selected)
+        material = ssl.export_keying_material(b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length))
+    except (AttributeError, StopIteration, TypeError) as exc:
+        raise ValueError(f"no outbound SRTP keying material on this DTLS transport: {exc!r}") from None
+    except Exception as exc:  # OpenSSL.SSL.Error: the connection is gone
+        raise ValueError(f"cannot export the DTLS keying material: {exc!r}") from None
+    key = profile.get_key_and_salt(material, 1 if dtls._role == "server" else 0)
+    policy = Policy(key=key, ssrc_type=Policy.SSRC_SPECIFIC, srtp_profile=profile.libsrtp_profile)
+    policy.allow_repeat_tx = True  # as aiortc sets its own
+    policy.window_size = 1024
+    return policy

@@ -1,6 +1,10 @@
 """Real subscribers on loopback for the fan-out tests: a UDP socket that
 receives, a pylibsrtp session pair with a fresh key, and the native Sink that
-sends to it through one shared sending socket (as the UDP mux has)."""
+sends to it through one shared sending socket (as the UDP mux has).
+
+The native sink protects each SSRC with a session of its own; ``reference``
+is what aiortc does, one pylibsrtp session for the whole connection: every
+datagram must be the bytes that session would have sent."""
 
 from __future__ import annotations
 
@@ -19,11 +23,15 @@ PROFILES = {  # libsrtp profile: master key + salt length
 }
 
 
+def policy(profile: str, key: bytes, direction: int) -> Policy:
+    made = Policy(key=key, ssrc_type=direction, srtp_profile=PROFILES[profile][0])
+    made.allow_repeat_tx = True  # as aiortc sets them
+    made.window_size = 1024
+    return made
+
+
 def session(profile: str, key: bytes, direction: int) -> Session:
-    policy = Policy(key=key, ssrc_type=direction, srtp_profile=PROFILES[profile][0])
-    policy.allow_repeat_tx = True  # as aiortc sets them
-    policy.window_size = 1024
-    return Session(policy)
+    return Session(policy(profile, key, direction))
 
 
 def udp_socket() -> socket.socket:
@@ -40,16 +48,21 @@ class Receiver:
         key = os.urandom(PROFILES[profile][1])
         self.socket = udp_socket()
         self.rx = session(profile, key, Policy.SSRC_ANY_INBOUND)
-        self.sink: Any = native.new_sink(sender, self.socket.getsockname(), session(profile, key, Policy.SSRC_ANY_OUTBOUND))
+        self.reference = session(profile, key, Policy.SSRC_ANY_OUTBOUND)
+        self.sink: Any = native.new_sink(sender, self.socket.getsockname(), policy(profile, key, Policy.SSRC_ANY_OUTBOUND))
 
     def drain(self) -> list[bytes]:
+        """What arrived, unprotected, after checking each datagram is the
+        reference session's exact SRTP bytes for it."""
         out = []
         while True:
             try:
                 data = self.socket.recv(4096)
             except BlockingIOError:
                 return out
-            out.append(self.rx.unprotect(data))
+            plain = self.rx.unprotect(data)
+            assert data == self.reference.protect(plain)
+            out.append(plain)
 
     def native_sink(self) -> Any:
         """What sfu.rtc.sink.TransportSink offers the fan-out group."""

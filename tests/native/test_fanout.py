@@ -13,11 +13,12 @@ import random
 from typing import Any, Iterator
 
 import pytest
+from pylibsrtp import Policy
 
 import sfu.native as native
 from sfu.core.rewriter import Rewriter as Reference
 
-from .loopback import PROFILES, Receiver, udp_socket
+from .loopback import PROFILES, Receiver, policy, udp_socket
 from .streams import negotiations, stream
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason=f"native fan-out not built: {native.BUILD_ERROR}")
@@ -53,7 +54,7 @@ def test_fan_out_delivers_the_reference_bytes_to_every_subscriber(sender: Any) -
         for i, (receiver, _, rewriter) in enumerate(subs):
             if rng.random() < 0.003:  # leave the group (a special state) or come back
                 inside[i] = not inside[i]
-                assert group.remove(rewriter) if not inside[i] else group.add(rewriter, receiver.sink) is None
+                assert group.remove(rewriter) if not inside[i] else group.add(rewriter, receiver.sink) is True
         assert group.forward(step.view, step.abs_send_time) == sum(inside) == len(group)
         for i, (receiver, reference, rewriter) in enumerate(subs):
             if not inside[i]:  # the Python path: rewrite, then the sink's send
@@ -82,7 +83,7 @@ def rewriter(ssrc: int = 1) -> Any:
 def test_send_errors_are_counted_on_the_sink_never_raised(sender: Any) -> None:
     views = [step.view for step in stream(1, packets=3, oldest_first=True)]
     ok, refused = Receiver(sender), Receiver(sender)
-    broadcast = native.new_sink(sender, ("255.255.255.255", 9), refused.rx)  # no SO_BROADCAST: EACCES
+    broadcast = native.new_sink(sender, ("255.255.255.255", 9), outbound())  # no SO_BROADCAST: EACCES
     closed = Receiver(sender)
     closed.sink.close()
     assert closed.sink.closed
@@ -136,8 +137,16 @@ def test_the_sink_keeps_its_srtp_session_alive(sender: Any) -> None:
     receiver.close()
 
 
-def test_a_sink_needs_a_real_session(sender: Any) -> None:
-    with pytest.raises(ValueError, match="not a pylibsrtp 1.0 Session"):
+def outbound() -> Any:
+    return policy("AEAD_AES_128_GCM", bytes(28), Policy.SSRC_ANY_OUTBOUND)
+
+
+def test_a_sink_needs_a_real_policy(sender: Any) -> None:
+    with pytest.raises(ValueError, match="needs a pylibsrtp 1.0 Policy with a key, not object"):
         native.new_sink(sender, ("127.0.0.1", 9), object())
+    with pytest.raises(ValueError, match="needs a pylibsrtp 1.0 Policy with a key, not Session"):
+        native.new_sink(sender, ("127.0.0.1", 9), Receiver(sender).rx)
+    with pytest.raises(ValueError, match="with a key"):
+        native.new_sink(sender, ("127.0.0.1", 9), Policy(srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_128_GCM))
     with pytest.raises(ValueError, match="cannot send to ::1"):
-        native.new_sink(sender, ("::1", 9), Receiver(sender).rx)
+        native.new_sink(sender, ("::1", 9), outbound())
