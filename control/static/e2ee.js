@@ -103,7 +103,7 @@ function decorate() {
   badge.className = "badge e2ee-badge";
   badge.id = "e2ee-badge";
   badge.title = "End-to-end encrypted: only people with the whole link can see and hear this call. Compare the safety code aloud: everyone with the same key sees the same code. To remove someone, the host revokes the link and shares a new one.";
-  badge.innerHTML = LOCK + '<span class="e2ee-label">End-to-end encrypted</span> <b class="e2ee-code"></b>';
+  badge.innerHTML = LOCK + '<span class="e2ee-label">End-to-end encrypted · safety code</span> <b class="e2ee-code"></b>';
   badge.querySelector(".e2ee-code").textContent = E.safetyCode;
   $("call-title").after(badge);
   const banner = document.createElement("div");

@@ -14,6 +14,7 @@ import base64
 import json
 import secrets
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Participant
-from tests.browser.support import Server, http, wait_until
+from tests.browser.support import ARTIFACTS, Server, http, wait_until
 from tests.browser.test_media import (
     MAX_COLOUR_DISTANCE,
     ThreadedPeer,
@@ -205,6 +206,11 @@ def decoded_colours(frames: list[bytes]) -> tuple[list[tuple[float, ...]], int]:
 
 def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Participant]) -> None:
     srv = e2ee_server
+    t0 = time.monotonic()
+
+    def phase(what: str) -> None:
+        print(f"[{time.monotonic() - t0:5.1f}s] {what}")
+
     status, link = http("POST", srv.url + "/api/links", {"type": "video", "title": "Private", "e2ee": True})
     assert status == 201 and link["e2ee"] is True
     key = new_key()
@@ -214,8 +220,10 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
     ida, idb = self_id(a.page), self_id(b.page)
     assert_sees(a, [(b, idb)])
     assert_sees(b, [(a, ida)])
+    phase("Ann and Ben see each other")
     assert_hears(a, idb)
     assert_hears(b, ida)
+    phase("and hear each other")
     code = safety_code(key)
     for p in (a, b):
         state = e2ee(p.page)
@@ -223,6 +231,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
         assert state["totals"]["encrypted"] > 0 and state["totals"]["decrypted"] > 0 and state["totals"]["failed"] == 0, state
         expect(p.page.locator("#e2ee-badge")).to_contain_text("End-to-end encrypted")
         expect(p.page.locator("#e2ee-badge .e2ee-code")).to_have_text(code)
+    a.page.screenshot(path=str(ARTIFACTS / "call-e2ee.png"))
 
     # An aiortc peer admitted (it says it encrypts) without the key: what the
     # SFU forwards it is not Ann's VP8, and is exactly Ann's VP8 once decrypted.
@@ -238,6 +247,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
         assert e2ee(late.page)["api"] == "encoded-streams"
         assert_sees(a, [(b, idb), (late, idl)])
         assert_hears(late, ida)
+        phase("the late joiner sees and hears everyone")
 
         ann_mids = spy.read(lambda p: p.mids_of(ida, "video"))
         assert ann_mids, "the spy has no mid for Ann's video"
@@ -264,6 +274,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
         assert all(np.linalg.norm(np.subtract(c, a.colour)) >= MAX_COLOUR_DISTANCE for c in received), received
     finally:
         spy.close()
+    phase("the spy's frames checked")
 
     # A page with a wrong key (Ben comes back as Mallory with another key):
     # no picture of the others, and it says why; the others say so too.
@@ -279,15 +290,22 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
         assert all(frames_by_mid(b.page).get(m, {}).get("framesDecoded", 0) == 0 for m in mids)
         assert b.page.evaluate("(pid) => { const v = document.querySelector(`.tile[data-participant-id=\"${pid}\"] video`); return !v || !v.videoWidth; }", pid)
     assert e2ee(b.page)["totals"]["decrypted"] == 0
+    b.page.screenshot(path=str(ARTIFACTS / "call-e2ee-wrong-key.png"))
     wait_until(lambda: idm in e2ee(a.page)["failing"], 20, what="Ann's page failing to decrypt Mallory")
     expect(a.page.locator("#e2ee-banner")).to_contain_text("Mallory")
     assert a.page.locator(f'.tile[data-participant-id="{idm}"].e2ee-failed').count() == 1
     assert_sees(a, [(late, idl)])  # the others still see each other
+    phase("the wrong key checked")
 
     # The key is nowhere on the server: its log, its data directory, its API.
     shown = http("GET", f"{srv.url}/api/links/{link['token']}")[1]
     health = http("GET", f"{srv.url}/healthz")[1]
-    blobs = [srv.log().encode(), repr(shown).encode(), repr(health).encode()]
+    status, stats = http("GET", f"{srv.url}/api/stats")
+    assert status == 200 and shown["e2ee"] is True
+    with urllib.request.urlopen(f"{srv.url}/metrics", timeout=10) as resp:
+        metrics = resp.read()
+    assert b"callsfu_" in metrics
+    blobs = [srv.log().encode(), repr(shown).encode(), repr(health).encode(), repr(stats).encode(), metrics]
     blobs += [p.read_bytes() for p in Path(srv.log_path.parent, "data").rglob("*") if p.is_file()]
     k = raw(key)
     for needle in (key.encode(), k, k.hex().encode(), base64.b64encode(k).rstrip(b"=")):
