@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 import sfu.native as native
 from sfu.core.packet import RtpView
 from sfu.core.rewriter import Rewriter
+from sfu.logcontext import about
 from sfu.routing.forwarder import FastGroup
 
 if TYPE_CHECKING:
@@ -76,12 +77,12 @@ class NativeGroup:
     def add(self, rewriter: Any, sink: TransportSink) -> bool:
         fast = sink.native_sink()
         if fast is None or not isinstance(rewriter, native.Rewriter):
-            log.debug("an outlet stays on the Python path (sink %s, rewriter %s)", fast, type(rewriter).__name__)
+            log.debug("an outlet stays on the Python path (sink %s, rewriter %s)", fast, type(rewriter).__name__, extra=about(sink.owner))
             return False
         if not self._group.add(rewriter, fast):
-            log.warning("an outlet stays on the Python path: its connection has no SRTP session for SSRC %d", rewriter.ssrc)
+            log.warning("an outlet stays on the Python path: its connection has no SRTP session for SSRC %d", rewriter.ssrc, extra=about(sink.owner))
             return False
-        log.debug("fast group of %d", len(self._group))
+        log.debug("fast group of %d", len(self._group), extra=about(sink.owner))
         return True
 
     def remove(self, rewriter: Any) -> None:
