@@ -77,12 +77,12 @@ class NativeGroup:
     def add(self, rewriter: Any, sink: TransportSink) -> bool:
         fast = sink.native_sink()
         if fast is None or not isinstance(rewriter, native.Rewriter):
-            log.debug("an outlet stays on the Python path (sink %s, rewriter %s)", fast, type(rewriter).__name__, extra=about(sink.owner))
+            log.debug("an outlet stays on the Python path (sink %s, rewriter %s)", fast, type(rewriter).__name__, extra=about(getattr(sink, "owner", None)))
             return False
         if not self._group.add(rewriter, fast):
-            log.warning("an outlet stays on the Python path: its connection has no SRTP session for SSRC %d", rewriter.ssrc, extra=about(sink.owner))
+            log.warning("an outlet stays on the Python path: its connection has no SRTP session for SSRC %d", rewriter.ssrc, extra=about(getattr(sink, "owner", None)))
             return False
-        log.debug("fast group of %d", len(self._group), extra=about(sink.owner))
+        log.debug("fast group of %d", len(self._group), extra=about(getattr(sink, "owner", None)))
         return True
 
     def remove(self, rewriter: Any) -> None:
