@@ -402,6 +402,8 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         "keyframes_sent": sum(st["keyframes_sent"] for st in status),
         "subscribe_offers_in_window": sum(st["offers"] for st in status) - offers0,
         "decoded_sample": decoded,
+        "receiver": benchmarks_receiver(),
+        "srtp_errors": sum(m.get("srtp_errors", 0) for m in marks),
         "errors": errors[:10],
     })  # fmt: skip
     if result.get("calls", 1) > 1:
@@ -501,6 +503,12 @@ def make_clips(scenario: str) -> dict[str, list[bytes]]:
     return {name: encode_vp8(PROFILES[name]) for name in wanted}
 
 
+def benchmarks_receiver() -> str:
+    from benchmarks import synth
+
+    return f"{synth.RECEIVER} (1 in {synth.DECRYPT_EVERY} decrypted and timed)" if synth.RECEIVER == "socket" else synth.RECEIVER
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # `callsfu-bench -- --quick ...` (as the old `callsfu bench --` took it)
@@ -516,6 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baselines", default="transcoding,janus", help="transcoding,janus (default), a subset, or none")
     parser.add_argument("--transcoding-max", type=int, default=16, help="largest N given to the transcoding relay (default 16: beyond, it only drowns)")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--receiver", choices=("socket", "aiortc"), default="socket",
+                        help="load workers' receive path: socket (count SRTP headers in the datagram callback, "
+                             "decrypt and time a sample; default) or aiortc (every packet through aiortc)")  # fmt: skip
     parser.add_argument("--ready-timeout", type=float, default=20.0, help="seconds to wait for media to reach every receiver")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--plot", type=Path, help="draw CPU per packet and latency against N to this PNG")
@@ -544,6 +555,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("installing Janus for the baseline (apt-get install janus)...", flush=True)
         subprocess.run([str(ROOT / "benchmarks" / "install_janus.sh")], check=False)
     ensure_private_netns(argv)
+    import benchmarks.synth
+
+    benchmarks.synth.RECEIVER = args.receiver  # the workers fork with it
 
     from benchmarks.floor import floor_us_per_packet, native_floor_us_per_packet
 

@@ -3,9 +3,22 @@
 Each worker process runs one asyncio loop with several participants and
 obeys commands from the benchmark over a pipe (join, status, mark, stop).
 Participants publish pre-encoded media (see ``media.py``) through aiortc
-senders and receive without decoding: the subscribe connection's
-``RTCDtlsTransport._handle_rtp_data`` is replaced by a counter that checks
-sequence continuity per SSRC and the one-way delay of each packet.
+senders and receive without decoding. Two receive paths (``RECEIVER``):
+
+- ``socket`` (the default): SRTP packets are taken in the subscribe
+  connection's own datagram callback, before aioice's queue and aiortc's DTLS
+  coroutine, and counted from their header, which SRTP leaves in the clear
+  (SSRC, sequence number: loss per SSRC). Only a sample is decrypted with the
+  connection's real SRTP session (every ``DECRYPT_EVERY``-th packet, and
+  every video packet until a keyframe was seen and one was decoded): that
+  sample gives the latency. ICE, DTLS and RTCP go on to aioice and aiortc as
+  before, so the SFU sees real peers. A third of the other path's CPU per
+  received packet (``benchmarks/receiver_path.py``), a fifth without the
+  event-loop trip both pay: that is what should let two worker processes on
+  this machine receive a 32-person meeting (~54k packets/s);
+- ``aiortc``: every packet goes through aiortc's receive path and
+  ``RTCDtlsTransport._handle_rtp_data`` is replaced by the counter: every
+  packet decrypted and timed.
 
 Latency: publishers note the send time of every packet under the identity of
 its payload (CRC-32 + length; an SFU forwards the payload bytes unchanged) in
@@ -31,11 +44,15 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import pylibsrtp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc import sdp as sdp_module
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from benchmarks.media import PROFILES, LoopTrack, decode_vp8_frame, encode_opus, payload_key, rtp_payload, vp8_keyframe_start
+
+RECEIVER = "socket"  # or "aiortc" (see above); set before the workers fork
+DECRYPT_EVERY = 8  # the socket path decrypts (and times) one packet in this many
 
 # -- the shared send-time table -------------------------------------------------------
 TABLE_BITS = 18
@@ -78,6 +95,7 @@ class Stats:
         self.streams: list[Stream] = []
         self.latency: list[float] = []  # audio (or anything not VP8)
         self.latency_video: list[float] = []
+        self.srtp_errors = 0  # sampled packets the real SRTP session refused
         self.sample: list[bytes] | None = None  # one keyframe's payloads, to decode once
         self.sample_done = False
         self.prev = (0, 0, 0, 0)
@@ -99,6 +117,7 @@ class Stats:
             "expected": d_exp,
             "latency_audio": np.asarray(self.latency, dtype=np.float32),
             "latency_video": np.asarray(self.latency_video, dtype=np.float32),
+            "srtp_errors": self.srtp_errors,
         }
         self.prev = now
         self.latency = []
@@ -136,6 +155,7 @@ class Participant:
         self.feed_id: int | None = None
         self.error: str | None = None
         self._hooked_rx = False
+        self._note: Any = None  # the receive counter, made by hook_rx
         self.offers = 0  # subscribe offers received (renegotiations)
         self._tasks: list[asyncio.Task[Any]] = []
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -175,16 +195,17 @@ class Participant:
         if self._hooked_rx:
             return
         self._hooked_rx = True
-        dtls = pc.getTransceivers()[0].receiver.transport
+        self.count_on(pc.getTransceivers()[0].receiver.transport)
+
+    def count_on(self, dtls: Any) -> None:
+        """The counter, as ``dtls``'s ``_handle_rtp_data`` (the aiortc path)."""
         streams: dict[int, Stream] = {}
         stats, keys, times, mask = self.stats, KEYS, TIMES, TABLE_MASK
         monotonic = time.monotonic
         video_pts = self.video_pts
 
-        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-            now = monotonic()
-            if len(data) < 12:
-                return
+        def note(data: bytes, plain: bytes | None, size: int, now: float) -> None:
+            """``data``'s clear header counts; ``plain`` (None: not decrypted) is timed."""
             ssrc = int.from_bytes(data[8:12], "big")
             seq = (data[2] << 8) | data[3]
             s = streams.get(ssrc)
@@ -199,16 +220,66 @@ class Participant:
                     s.highest += delta
                     s.last = seq
             stats.rx_packets += 1
-            stats.rx_bytes += len(data)
-            key = payload_key(data)
+            stats.rx_bytes += size
+            if plain is None:
+                return
+            key = payload_key(plain)
             if key >= 0:
                 slot = (key >> 16) & mask  # CRC bits: lengths repeat
                 if keys[slot] == key:
-                    (stats.latency_video if (data[1] & 0x7F) in video_pts else stats.latency).append(now - times[slot])
-            if (data[1] & 0x7F) in self.video_pts and (self.first_frame_at is None or stats.sample is not None):
-                self._video_packet(data, now)
+                    (stats.latency_video if (plain[1] & 0x7F) in video_pts else stats.latency).append(now - times[slot])
+            if (plain[1] & 0x7F) in video_pts and (self.first_frame_at is None or stats.sample is not None):
+                self._video_packet(plain, now)
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            if len(data) >= 12:
+                note(data, data, len(data), monotonic())
 
         dtls._handle_rtp_data = handle_rtp_data
+        self._note = note
+
+    def hook_socket(self, pc: RTCPeerConnection) -> None:
+        """The ``socket`` receive path (module docstring): SRTP taken in the
+        datagram callback of every local candidate of the subscribe connection."""
+        self.take_srtp_on(pc.getTransceivers()[0].receiver.transport)
+
+    def take_srtp_on(self, dtls: Any) -> None:
+        """Hook the datagram callbacks of ``dtls``'s ICE connection (after ``count_on``)."""
+        note, stats, monotonic = self._note, self.stats, time.monotonic
+        video_pts, every = self.video_pts, DECRYPT_EVERY
+        tag = [0]  # the SRTP trailer of this connection's profile, once known
+        counter = [0]
+
+        def on_srtp(data: bytes) -> None:
+            now = monotonic()
+            srtp = dtls._rx_srtp
+            counter[0] += 1
+            plain = None
+            if srtp is not None and (
+                counter[0] % every == 0
+                or ((data[1] & 0x7F) in video_pts and (self.first_frame_at is None or not stats.sample_done))
+            ):
+                try:
+                    plain = srtp.unprotect(data)
+                except pylibsrtp.Error:
+                    stats.srtp_errors += 1
+                    return
+                tag[0] = len(data) - len(plain)
+            note(data, plain, len(data) - tag[0], now)
+
+        for protocol in dtls.transport._connection._protocols:
+            if getattr(protocol, "_bench_socket_path", False):
+                continue
+            protocol._bench_socket_path = True
+            original = protocol.datagram_received
+
+            def datagram_received(data: bytes, addr: Any, original: Any = original) -> None:
+                if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 209:
+                    on_srtp(data)  # SRTP (not SRTCP): counted here, never queued
+                else:
+                    original(data, addr)  # STUN, DTLS, SRTCP: as aioice and aiortc do
+
+            protocol.datagram_received = datagram_received
 
     def _video_packet(self, data: bytes, now: float) -> None:
         payload = rtp_payload(data)
@@ -256,6 +327,8 @@ class Participant:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.hook_rx(pc)
         await pc.setLocalDescription(await pc.createAnswer())
+        if RECEIVER == "socket":
+            self.hook_socket(pc)  # (its local candidates exist now: gathered for the answer)
         return pc.localDescription.sdp
 
     # -- callsfu signaling (docs/protocol.md) ----------------------------------------------------------

@@ -43,6 +43,7 @@ def test_quick_scenario(tmp_path: Path, scenario: str) -> None:
     run = report["runs"]["callsfu"][0]
     assert run["receivers_ready"].split("/")[0] == run["receivers_ready"].split("/")[1], run
     assert not run["errors"], run
+    assert run["receiver"].startswith("socket") and run["srtp_errors"] == 0, run  # the sample decrypts
     if scenario in ("fanout", "join"):
         assert report["join_to_first_frame_ms_p50"] > 0
     if scenario != "audio":
@@ -53,7 +54,8 @@ def test_quick_scenario(tmp_path: Path, scenario: str) -> None:
 
 
 def test_quick_fanout_with_transcoding_baseline(tmp_path: Path) -> None:
-    report, stdout = run_loadtest(tmp_path, "--scenario", "fanout", "--baselines", "transcoding", "--plot", str(tmp_path / "p.png"))
+    report, stdout = run_loadtest(tmp_path, "--scenario", "fanout", "--baselines", "transcoding", "--plot",
+                                  str(tmp_path / "p.png"), "--receiver", "aiortc")  # (the other receive path)
     check_figures(report)
     relay = report["baselines"]["transcoding"]
     check_figures(relay, latency=False)  # re-encoded payloads: no send time to match
