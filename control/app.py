@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
@@ -43,11 +43,11 @@ def open_store(config: Config) -> LinkStore:
 def create_app(
     config: Config, *, clock: Clock | None = None, store: LinkStore | None = None
 ) -> web.Application:
-    metrics = Metrics(lambda: app[operator.OBSERVE]())
+    metrics = Metrics()
     app = web.Application(middlewares=[http_middleware(metrics), json_errors], client_max_size=64 * 1024)
     app[CONFIG] = config
     app[operator.METRICS] = metrics
-    app[operator.OBSERVE] = lambda: merge([])  # until the SFU is up
+    app[operator.OBSERVE] = _no_sfu_yet
     webhooks = Webhooks(config.webhook_urls, config.webhook_secret, count=lambda outcome: metrics.webhooks.labels(outcome).inc())
     app[LIMITER] = RateLimiter(config.rate_limit)
 
@@ -66,7 +66,7 @@ def create_app(
         app[SFU] = node
         app[media_api.ENDPOINTS] = endpoints = MediaEndpoints(node, config.max_viewers)
         service.viewers = endpoints.viewer_count
-        app[operator.OBSERVE] = node.snapshot
+        app[operator.OBSERVE] = node.observe
         loop = asyncio.get_running_loop()
         background = [
             loop.create_task(service.follow_revocations(lambda: node.calls.keys())),
@@ -99,3 +99,7 @@ async def _ws(request: web.Request) -> web.StreamResponse:
             " 'Connection: Upgrade' and 'Upgrade: websocket'); a plain request leaves the ticket unused.",
         )
     return await request.app[SFU].handle_ws(request, request.match_info["ticket"])
+
+
+async def _no_sfu_yet() -> dict[str, Any]:
+    return merge([])

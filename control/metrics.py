@@ -18,7 +18,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-Snapshot = Callable[[], dict[str, Any]]
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LOSS_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 JITTER_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)  # seconds
@@ -27,9 +26,10 @@ JITTER_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)  # seconds
 class Metrics:
     """One server's registry: the SFU collector and the control plane's own."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SfuCollector(snapshot))
+        self.sfu = SfuCollector()
+        self.registry.register(self.sfu)
         self.http = Histogram(
             "callsfu_http_request_duration_seconds",
             "HTTP requests by method, route (its pattern, never a token) and status, in seconds",
@@ -46,8 +46,13 @@ class Metrics:
         for outcome in ("delivered", "failed", "dropped"):
             self.webhooks.labels(outcome)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, snapshot: dict[str, Any]) -> bytes:
+        """The text of a scrape, the SFU's figures from ``snapshot`` (``sfu/observe.py``)."""
+        self.sfu.snapshot = snapshot
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self.sfu.snapshot = None
 
 
 def _histogram(name: str, doc: str, values: list[float], bounds: tuple[float, ...]) -> HistogramMetricFamily:
@@ -71,11 +76,13 @@ def _family(name: str, doc: str, bounds: tuple[float, ...] | list[float], counts
 class SfuCollector(Collector):
     """The media plane's figures, read from its snapshot at scrape time."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
+    def __init__(self) -> None:
+        self.snapshot: dict[str, Any] | None = None  # set for the scrape by Metrics.render
 
     def collect(self) -> Iterator[Metric]:
-        snap = self.snapshot()
+        snap = self.snapshot
+        if snap is None:
+            return
         totals = snap["totals"]
         calls = snap["calls"]
         yield GaugeMetricFamily("callsfu_calls", "Calls with someone in them now", value=len(calls))

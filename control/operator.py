@@ -9,7 +9,7 @@ key, which its script sends with each ``/api/stats`` request.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ from control.api import CONFIG, check_operator
 from control.metrics import Metrics
 from control.web_client import STATIC
 
-Snapshot = Callable[[], dict[str, Any]]
+Snapshot = Callable[[], Awaitable[dict[str, Any]]]  # the SFU's figures: in-process, or gathered from its workers
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 OBSERVE: web.AppKey[Snapshot] = web.AppKey("observe")
 _PAGE_HEADERS = {"Cache-Control": "no-cache"}
@@ -26,7 +26,7 @@ TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # the classic text for
 
 async def metrics(request: web.Request) -> web.Response:
     check_operator(request, "read /metrics")
-    body = request.app[METRICS].render()
+    body = request.app[METRICS].render(await request.app[OBSERVE]())
     return web.Response(body=body, headers={"Content-Type": TEXT_FORMAT, "Cache-Control": "no-store"})
 
 
@@ -38,7 +38,7 @@ async def stats_page(request: web.Request) -> web.FileResponse:
 
 async def stats_json(request: web.Request) -> web.Response:
     check_operator(request, "read /api/stats")
-    snap = request.app[OBSERVE]()
+    snap = await request.app[OBSERVE]()
     body = {key: snap[key] for key in ("calls", "totals", "workers")}
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 

@@ -133,6 +133,11 @@ class SfuNode:
         """Counters, calls and participants of this process (sfu/observe.py)."""
         return self.observer.snapshot(self.calls.values(), time.monotonic())
 
+    async def observe(self) -> dict[str, Any]:
+        """:meth:`snapshot`, as the control plane asks for it (a front process
+        awaits its workers' the same way)."""
+        return self.snapshot()
+
     async def close(self) -> None:
         await asyncio.gather(*(self.end_call(call_id, "server_shutdown") for call_id in list(self.calls)))
         if self.mux is not None:
