@@ -250,6 +250,12 @@ class Observer:
             if source is None:
                 continue
             entry: dict[str, Any] = {"participant_id": source.key.participant_id, "kind": outlet.kind}
+            rid = getattr(source, "rid", None)
+            if rid is not None:  # a simulcast layer: which one, and its picture size
+                entry["layer"] = rid
+                size = getattr(source, "frame_size", None)
+                if size is not None:
+                    entry["frame"] = f"{size[0]}x{size[1]}"
             report = outlet.report
             if isinstance(report, Reception):
                 entry.update(fraction_lost=round(report.fraction_lost, 4), jitter_ms=round(report.jitter * 1000, 1))

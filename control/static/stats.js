@@ -69,7 +69,8 @@ function drawCalls(calls) {
   const cards = calls.map((c) => {
     const head = headRow(["participant", "publishes", "in#", "out#", "loss in#", "loss out#", "RTT#", "jitter#", "receives"]);
     const rows = c.participants.map((p) => {
-      const receives = p.receives.map((r) => `${names.get(r.participant_id) || r.participant_id} ${r.kind}`).join(", ");
+      const layer = (r) => (r.layer ? ` (${r.layer}${r.frame ? " " + r.frame : ""})` : "");
+      const receives = p.receives.map((r) => `${names.get(r.participant_id) || r.participant_id} ${r.kind}${layer(r)}`).join(", ");
       return el("tr", { "data-participant": p.id },
         el("td", {}, el("b", {}, p.name), el("span", { class: "meta" }, p.id)),
         el("td", {}, p.publishes.join(" + ") || "–"),
