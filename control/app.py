@@ -58,7 +58,9 @@ def create_app(
         service = LinkService(config, the_store, clock or SystemClock())
         webhooks.start()
         service.on_event = webhooks.emit
-        node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host, udp_port=config.udp_port, on_event=webhooks.emit)
+        node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host, udp_port=config.udp_port, on_event=webhooks.emit,
+            loudest_audio=config.loudest_audio,
+        )
         udp_port = await node.start()
         print(f"callsfu media (ICE/DTLS/SRTP) on UDP port {udp_port}", flush=True)
         service.media = node

@@ -69,6 +69,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tls-key", type=Path, default=_env_default("tls-key", None, Path), help="private key (PEM) for --tls-cert")
     p.add_argument("--rate-limit", type=int, default=_env_default("rate-limit", 30, int), help="joins and link creations per minute per address, loopback exempt; 0 turns it off (default 30)")
     p.add_argument("--forwarding", default=_env_default("forwarding", None), help="native (default: the C fan-out, when it was built) or python (the pure-Python path)")
+    p.add_argument("--loudest-audio", type=int, default=_env_default("loudest-audio", 3, int), help="each participant gets the audio of the N loudest speakers at once, plus anyone clearly speaking over them; silence is never forwarded (default 3; 0: everyone's)")
     p.add_argument("--node-id", default=_env_default("node-id", None), help="this node's name in a shared (Redis) store, stable across restarts so that a restarted node frees the seats it held (default HOSTNAME:PORT)")
     p.add_argument("--webhook-url", action="append", default=None, help="POST call and link events there (Standard Webhooks); repeatable (CALLSFU_WEBHOOK_URL: several separated by spaces or commas)")
     p.add_argument("--webhook-secret", default=_env_default("webhook-secret", None), help="whsec_BASE64 key webhooks are signed with. Visible in ps: prefer --webhook-secret-file or CALLSFU_WEBHOOK_SECRET")
@@ -166,6 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
             webhook_urls=args.webhook_url or _env_list("webhook-url"),
             webhook_secret=webhook_secret,
             log_format=args.log_format,
+            loudest_audio=args.loudest_audio,
         )
         if webhook_secret is not None:
             signing_key(webhook_secret)  # a malformed secret stops the start, with the reason

@@ -36,6 +36,7 @@ class Config:
     webhook_urls: list[str] = field(default_factory=list)  # events POSTed there (control/webhooks.py)
     webhook_secret: str | None = None  # whsec_BASE64: Standard Webhooks signatures
     log_format: str = "text"  # or json: one JSON object per line
+    loudest_audio: int = 3  # whose audio each participant gets at once: the N loudest (0: everyone's)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_participants <= MAX_PARTICIPANTS_LIMIT:
@@ -47,6 +48,10 @@ class Config:
             raise ValueError(f"--max-viewers must be between 0 and {MAX_VIEWERS_LIMIT}, not {self.max_viewers}")
         if self.node_id is not None and not (0 < len(self.node_id) <= 100 and self.node_id.isprintable() and " " not in self.node_id):
             raise ValueError(f"--node-id must be 1 to 100 printable characters without spaces, not {self.node_id!r}")
+        if not 0 <= self.loudest_audio <= MAX_PARTICIPANTS_LIMIT:
+            raise ValueError(
+                f"--loudest-audio must be between 0 (everyone) and {MAX_PARTICIPANTS_LIMIT}, not {self.loudest_audio}"
+            )
         if not 0 <= self.udp_port <= 65535:
             raise ValueError(f"--udp-port must be between 0 and 65535, not {self.udp_port}")
         if self.link_ttl < 1:

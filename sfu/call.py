@@ -14,6 +14,7 @@ from sfu import observe
 from sfu.admission import Admission
 from sfu.events import EventSink, emit
 from sfu.logcontext import about
+from sfu.routing.audio import AudioGate
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import TrackKey
 from sfu.rtc import fanout
@@ -28,10 +29,12 @@ log = logging.getLogger("callsfu.sfu")
 TICK = 0.02  # seconds between the call's timer runs: NACKs go out within one
 KEYFRAME_TICKS = 5  # throttled keyframe requests are retried every 5 ticks (0.1 s)
 LAYER_TICKS = 25  # each subscriber's simulcast layers are reconsidered every 25 ticks (0.5 s)
+LOUDEST_AUDIO = 3  # participants whose audio each subscriber gets at once (0: everyone's)
+SPEAKERS_INTERVAL = 0.25  # seconds between two `speakers` messages at least
 
 
 class Call:
-    def __init__(self, first: Admission, on_event: EventSink | None = None) -> None:
+    def __init__(self, first: Admission, on_event: EventSink | None = None, loudest_audio: int = LOUDEST_AUDIO) -> None:
         self.call_id = first.call_id
         self.on_event = on_event
         self.started_at: float | None = None  # when its first participant joined (call.started)
@@ -43,7 +46,10 @@ class Call:
         self.sessions: dict[str, Session] = {}
         self.admitted: set[str] = set()  # participants connecting or connected
         self.viewers: dict[str, Viewer] = {}  # WHEP viewers: no seat, not participants
-        self.forwarder: Forwarder[TransportSink] = Forwarder(fanout.group_factory())
+        self.audio = AudioGate(loudest_audio)  # the speaker order, and whose audio is forwarded
+        self.forwarder: Forwarder[TransportSink] = Forwarder(fanout.group_factory(), audio=self.audio)
+        self.speakers: list[str] = []  # the speaker order last sent
+        self._speakers_sent_at = -SPEAKERS_INTERVAL
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
         # the call's own work runs in a context of its own, not its first participant's (log lines)
@@ -88,12 +94,16 @@ class Call:
                 {"type": "participant_joined", "participant": {"id": pid, "name": session.admission.name}}
             )
         self.sessions[pid] = session
+        if self.speakers:
+            session.send({"type": "speakers", "speakers": list(self.speakers)})
 
     def leave(self, session: Session) -> None:
         pid = session.admission.participant_id
         if self.sessions.get(pid) is not session:
             return
         del self.sessions[pid]
+        self.audio.forget(pid)
+        self.forwarder.views.forget(pid)
         observe.retire(session)  # its counters go into the process's totals as it leaves
         emit(self.on_event, "participant.left", {"link_id": self.call_id, "participant_id": pid, "name": session.admission.name})
         if not self.sessions:
@@ -191,6 +201,18 @@ class Call:
         keys = [k for k in self.inbounds if k.participant_id != participant_id and k.participant_id in order]
         return sorted(keys, key=lambda k: (order[k.participant_id], k.kind, k.source))
 
+    def _update_speakers(self, now: float) -> None:
+        """Re-rank the audio (when a window is due) and tell everyone who is
+        speaking, on change, at most every SPEAKERS_INTERVAL seconds."""
+        self.audio.update(now)
+        current = [p for p in self.audio.speakers if p in self.sessions]
+        if current == self.speakers or now - self._speakers_sent_at < SPEAKERS_INTERVAL:
+            return
+        self.speakers = current
+        self._speakers_sent_at = now
+        for session in list(self.sessions.values()):
+            session.send({"type": "speakers", "speakers": list(current)})
+
     def request_keyframe(self, inbound: Inbound[Any]) -> None:
         receiver = self.receivers.get(inbound.key)
         if receiver is None or inbound.media_ssrc is None:
@@ -212,6 +234,10 @@ class Call:
                 except Exception:  # one publisher's feedback must not stop the others'
                     log.exception("feedback failed", extra=about(session.pid))
             ticks += 1
+            try:
+                self._update_speakers(now)
+            except Exception:  # the speaker order must not stop the call's timer
+                log.exception("speaker detection failed")
             if ticks % KEYFRAME_TICKS == 0:
                 layers = [layer for inbound in self.inbounds.values() for layer in inbound.layers or [inbound]]
                 for inbound in self.forwarder.due_keyframes(layers, now):

@@ -26,11 +26,13 @@ END_CALL_TIMEOUT = 5.0  # seconds ending a call waits for its sessions' (bounded
 
 class SfuNode:
     def __init__(
-        self, gatekeeper: Gatekeeper, ice_hosts: list[str], udp_port: int = 0, on_event: EventSink | None = None
+        self, gatekeeper: Gatekeeper, ice_hosts: list[str], udp_port: int = 0, on_event: EventSink | None = None,
+        loudest_audio: int = 3,
     ) -> None:
         self.gatekeeper = gatekeeper
         self.on_event = on_event  # call events (sfu/events.py): the control plane's webhooks
         self.observer = Observer()
+        self.loudest_audio = loudest_audio  # each subscriber's audio: the N loudest (0: everyone's)
         self.calls: dict[str, Call] = {}
         self.ice_hosts = ice_hosts
         self.udp_port = udp_port
@@ -69,7 +71,7 @@ class SfuNode:
         PARTICIPANT.set(admission.participant_id)  # every log line of this task and those it starts names them
         call = self.calls.get(admission.call_id)
         if call is None:
-            call = self.calls[admission.call_id] = Call(admission, self.on_event)
+            call = self.calls[admission.call_id] = Call(admission, self.on_event, self.loudest_audio)
         if not call.admit(admission):  # the store's count drifted, or a store without the cap
             self._forget_if_empty(call)
             await self.gatekeeper.release(admission)

@@ -25,8 +25,9 @@ from sfu.admission import Admission
 from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
 from sfu.core.simulcast import Bandwidth
-from sfu.routing.layers import ViewSize, initial_layer, no_view, plan
-from sfu.routing.layout import Kind, Slot, SubscriberLayout
+from sfu.routing.layers import ViewSize, initial_layer, plan
+from sfu.routing.layout import Kind, Slot, SubscriberLayout, TrackKey
+from sfu.routing.view import source_of
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
 from sfu.rtc.receiver_state import drop_receive_path
@@ -37,7 +38,7 @@ from sfu.signaling.budget import MessageBudget, Verdict
 from sfu.signaling.sdp_check import check_publish_offer, check_subscribe_answer
 from sfu.signaling.simulcast_sdp import add_to_answer, read_offer
 from sfu.signaling.sources import resolve_sources
-from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnswer, parse_client_message
+from sfu.signaling.messages import Leave, Publish, SignalingError, SubscribeAnswer, View, parse_client_message
 
 log = logging.getLogger("callsfu.sfu")
 
@@ -92,7 +93,7 @@ class Session:
         self.outlets: list[Outlet[TransportSink]] = []
         self.reports = SenderReports()
         self.bandwidth = Bandwidth()  # from the subscriber's REMB: its simulcast layers' budget
-        self.view_size: ViewSize = no_view  # the tile size it shows a track at (simulcast layer choice)
+        self.view_size: ViewSize = self._view_size  # the tile size it shows a track at (simulcast layer choice)
         self._sinks: dict[int, TransportSink] = {}  # one per DTLS transport (all bundled: one)
         self.transceivers: list[RTCRtpTransceiver] = []
         self._answer: asyncio.Future[str] | None = None
@@ -242,6 +243,8 @@ class Session:
                     await self._on_publish(parsed.sdp, parsed.sources)
                 elif isinstance(parsed, SubscribeAnswer):
                     self._on_subscribe_answer(parsed.sdp)
+                elif isinstance(parsed, View):
+                    self._on_view(parsed)
                 self._last_heard = now
             except SignalingError as exc:
                 self.error(exc.code, exc.message)
@@ -415,10 +418,12 @@ class Session:
                 self._attach(outlet, inbound)
 
     def _attach(self, outlet: Outlet[TransportSink], inbound: Inbound[TransportSink] | None) -> None:
-        now = time.monotonic()
+        forwarder, now = self.call.forwarder, time.monotonic()
+        if inbound is not None:  # (outlet has no source here: this only sets whether it starts)
+            forwarder.pause(outlet, not forwarder.views.shows(self.pid, inbound.key), now)
         if inbound is not None and inbound.layers:
             inbound = initial_layer(inbound, self.view_size(inbound.key), now)
-        packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, now)
+        packets, want_keyframe = forwarder.attach(outlet, inbound, now)
         self.call.deliver(packets)
         if want_keyframe and inbound is not None:
             self.call.request_keyframe(inbound)
@@ -434,6 +439,24 @@ class Session:
         for outlet, layer in plan(self.outlets, self.view_size, self.bandwidth, now):
             if forwarder.switch_layer(outlet, layer, now):
                 self.call.request_keyframe(layer)
+
+    # -- view: what the client shows ---------------------------------------------------
+    def _view_size(self, key: TrackKey) -> tuple[int, int] | None:
+        return self.call.forwarder.view_size(self.pid, key.participant_id, source_of(key))
+
+    def _on_view(self, view: View) -> None:
+        """Forward only the videos the client shows; a video shown again
+        starts at once from its last keyframe."""
+        forwarder, now = self.call.forwarder, time.monotonic()
+        forwarder.views.set(self.pid, view.videos)
+        for outlet in self.outlets:
+            inbound = outlet.source
+            if inbound is None or inbound.kind != "video":
+                continue
+            packets, want_keyframe = forwarder.pause(outlet, not forwarder.views.shows(self.pid, inbound.key), now)
+            self.call.deliver(packets)
+            if want_keyframe:
+                self.call.request_keyframe(inbound)
 
     def _send_tracks(self) -> None:
         tracks = [

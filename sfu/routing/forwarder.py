@@ -56,7 +56,9 @@ from sfu.core.rtx import unwrap_rtx
 from sfu.core.sequence import SequenceGuard
 from sfu.core.throttle import KeyframeThrottle
 from sfu.core.vp8 import Descriptor, Vp8Munger, keyframe_size, parse_descriptor
+from sfu.routing.audio import AudioGate, StreamShift
 from sfu.routing.layout import Kind, TrackKey
+from sfu.routing.view import Views
 
 S = TypeVar("S")
 S_in = TypeVar("S_in", contravariant=True)
@@ -95,6 +97,7 @@ class Outlet(Generic[S]):
     __slots__ = (
         "kind", "sink", "rewriter", "source", "waiting_keyframe", "held", "fast", "lane", "rtx_lane", "paced", "guard",
         "target", "vp8", "rtx_sent", "report",
+        "paused",
     )  # fmt: skip
 
     def __init__(self, kind: Kind, sink: S) -> None:
@@ -113,6 +116,7 @@ class Outlet(Generic[S]):
         self.vp8: Vp8Munger | None = None  # set while it carries a simulcast track
         self.rtx_sent = 0  # retransmissions made for it (counted per NACKed packet, not per media packet)
         self.report: Any = None  # the glue's record of the subscriber's last receiver report (sfu/observe.py)
+        self.paused = False  # its subscriber does not show this video (Forwarder.pause): nothing is sent
 
 
     def munged(self, view: RtpView, descriptor: Descriptor | None = None) -> RtpView:
@@ -164,6 +168,7 @@ class Inbound(Generic[S]):
         "switching",
         "frame_size",
         "last_arrival",
+        "shift",
     )
 
     def __init__(
@@ -189,6 +194,7 @@ class Inbound(Generic[S]):
         self.switching: list[Outlet[S]] = []  # outlets moving to this layer at its next keyframe
         self.frame_size: tuple[int, int] | None = None  # of its last keyframe (simulcast layers only)
         self.last_arrival = float("-inf")  # when its last packet arrived (set by the glue)
+        self.shift: StreamShift | None = StreamShift() if key.kind == "audio" else None  # loudest-N's compaction
 
     @property
     def kind(self) -> Kind:
@@ -207,8 +213,10 @@ class Inbound(Generic[S]):
 class Forwarder(Generic[S]):
     """Routes one call's packets; holds no I/O."""
 
-    def __init__(self, fast: Callable[[], FastGroup[S]] | None = None) -> None:
+    def __init__(self, fast: Callable[[], FastGroup[S]] | None = None, audio: AudioGate | None = None) -> None:
         self._new_group = fast  # None: every outlet on the Python path
+        self.audio = audio  # loudest-N audio and the speaker order (None: every audio packet forwarded)
+        self.views = Views()  # what each subscriber shows (sfu.routing.view)
         self.dropped = 0  # malformed or unexpected packets
         self.repaired = 0  # publisher retransmissions that filled a hole
         self.pacer: Pacer[Outlet[S]] = Pacer()
@@ -229,6 +237,9 @@ class Forwarder(Generic[S]):
         if not inbound.sequence.accept(view.sequence_number):
             self.dropped += 1  # a wild sequence number
             return []
+        shift, audio = inbound.shift, self.audio
+        if shift is not None and audio is not None and not audio.admit(inbound.key.participant_id, view, shift):
+            return []  # silence, or not among the loudest
         inbound.media_ssrc = view.ssrc
         inbound.last_abs_send_time = abs_send_time
         keyframe = inbound.key.kind == "video" and is_vp8_keyframe_start(view.payload)
@@ -282,8 +293,8 @@ class Forwarder(Generic[S]):
         for outlet in inbound.outlets:
             rewriter = outlet.rewriter
             # an outlet still waiting for a keyframe, or whose epoch began
-            # after this packet, has no place for it
-            if rewriter is None or outlet.waiting_keyframe or rewriter.precedes_epoch(view):
+            # after this packet, has no place for it; a paused one gets nothing
+            if rewriter is None or outlet.waiting_keyframe or outlet.paused or rewriter.precedes_epoch(view):
                 continue
             sent = outlet.translated(view)
             if outlet.paced is None:
@@ -369,7 +380,7 @@ class Forwarder(Generic[S]):
         if old is not None:
             self._leave_group(outlet)
             old.outlets.remove(outlet)
-            old.slow = [o for o in old.outlets if not o.fast]
+            old.slow = [o for o in old.outlets if not o.fast and not o.paused]
         outlet.source = inbound
         outlet.waiting_keyframe = False
         if inbound is None:
@@ -390,15 +401,51 @@ class Forwarder(Generic[S]):
         # delivered (lost at its end, unrepairable now): skip past its jitter
         # buffer (aiortc's holds 512) so the new source is not held behind them
         outlet.rewriter.switch_source(skip=VIDEO_EPOCH_SKIP if inbound.kind == "video" else 0)
+        if outlet.paused:
+            self._sync(outlet)
+            return [], False
         return self._start(outlet, inbound, now)
 
     def ready(self, outlet: Outlet[S], rewriter: Rewriter, now: float) -> tuple[list[tuple[S, bytes]], bool]:
         """The subscriber's connection is up and negotiated: start sending."""
         self._leave_group(outlet)  # (a second call replaces the rewriter the group holds)
         outlet.rewriter = rewriter
-        if outlet.source is None:
+        if outlet.source is None or outlet.paused:
+            self._sync(outlet)
             return [], False
         return self._start(outlet, outlet.source, now)
+
+    def pause(self, outlet: Outlet[S], paused: bool, now: float) -> tuple[list[tuple[S, bytes]], bool]:
+        """Stop (``paused``) or resume sending ``outlet``'s source to its
+        subscriber, who hid or showed that video; its source stays attached.
+
+        Resuming starts at once from the cache's last keyframe (paced), as a
+        new subscriber does: returns those packets and whether to ask the
+        publisher for a keyframe. The output sequence numbers continue where
+        they stopped (no gap a receiver would count as loss)."""
+        if outlet.paused == paused:
+            return [], False
+        outlet.paused = paused
+        if paused:
+            self._cancel_switch(outlet)  # (a simulcast layer move: chosen again when shown)
+            self._stop_pacing(outlet)  # a replay still queued is not wanted any more
+            outlet.waiting_keyframe = False
+            if outlet.rewriter is not None:
+                outlet.rewriter.switch_source(skip=0)  # the next packet sent starts an epoch
+            self._sync(outlet)
+            return [], False
+        if outlet.source is None or outlet.rewriter is None:
+            self._sync(outlet)
+            return [], False
+        if outlet.vp8 is not None:
+            outlet.vp8.switch()  # picture ids continue from the last one sent
+        return self._start(outlet, outlet.source, now)
+
+    def view_size(self, subscriber: str, publisher: str, source: str = "camera") -> tuple[int, int] | None:
+        """The size (CSS pixels) at which ``subscriber`` shows ``publisher``'s
+        ``source`` video: None when it sent no view (size unknown, everything
+        is forwarded), (0, 0) when its view leaves that video out."""
+        return self.views.size(subscriber, publisher, source)
 
     def hold(self, outlet: Outlet[S]) -> None:
         """Serve ``outlet`` on the Python path (on_rtp returns its pairs) until `release`."""
@@ -422,6 +469,7 @@ class Forwarder(Generic[S]):
             and outlet.rewriter is not None
             and not outlet.waiting_keyframe
             and not outlet.held
+            and not outlet.paused
             and outlet.paced is None  # (a `release` during a backlog must not let live packets overtake it)
             and (outlet.vp8 is None or outlet.vp8.identity)  # simulcast after a switch: VP8 rewritten in Python
         )
@@ -430,7 +478,7 @@ class Forwarder(Generic[S]):
             outlet.fast = group.add(outlet.rewriter, outlet.sink)
         elif not want:
             self._leave_group(outlet)
-        inbound.slow = [o for o in inbound.outlets if not o.fast]
+        inbound.slow = [o for o in inbound.outlets if not o.fast and not o.paused]
 
     @staticmethod
     def _leave_group(outlet: Outlet[S]) -> None:
@@ -470,7 +518,7 @@ class Forwarder(Generic[S]):
         its own layer cancels a pending move). True: ask ``layer``'s publisher
         for that keyframe now (not throttled)."""
         source = outlet.source
-        if source is None or source.layers is None or layer.layers is not source.layers:
+        if source is None or source.layers is None or layer.layers is not source.layers or outlet.paused:
             return False
         if layer is source:
             self._cancel_switch(outlet)
@@ -499,7 +547,7 @@ class Forwarder(Generic[S]):
             self._stop_pacing(outlet)
             self._leave_group(outlet)
             old.outlets.remove(outlet)
-            old.slow = [o for o in old.outlets if not o.fast]
+            old.slow = [o for o in old.outlets if not o.fast and not o.paused]
             outlet.source = inbound
             outlet.waiting_keyframe = False
             inbound.outlets.append(outlet)

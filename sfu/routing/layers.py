@@ -54,7 +54,7 @@ def sending_bitrate(outlets: Sequence[Outlet[S]], now: float) -> float:
     total = 0.0
     for outlet in outlets:
         source = outlet.source
-        rate = source.byte_rate(now) if source is not None else None
+        rate = source.byte_rate(now) if source is not None and not outlet.paused else None
         total += 8.0 * rate if rate is not None else 0.0
     return total
 
@@ -67,7 +67,7 @@ def plan(
     tiles: list[tuple[Outlet[S], list[Inbound[S]]]] = []
     for outlet in outlets:
         source = outlet.source
-        if source is not None and source.layers:
+        if source is not None and source.layers and not outlet.paused:  # (a hidden tile gets nothing)
             tiles.append((outlet, source.layers))
     if not tiles:
         return []

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from sfu.routing.view import Tile
+from sfu.signaling.errors import SignalingError
+from sfu.signaling.view_message import parse_view
+
+__all__ = ["MAX_MESSAGE", "ClientMessage", "Leave", "Publish", "SignalingError", "SubscribeAnswer", "View", "parse_client_message"]
+
 MAX_MESSAGE = 256 * 1024  # an SDP with 32 sections and candidates is ~40 kB
 SOURCES = ("microphone", "camera", "screen")  # what a published section carries
 MAX_MID = 32  # characters of a mid named in 'sources' (browsers use "0", "1", ...)
-
-
-class SignalingError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,12 @@ class Leave:
     pass
 
 
-ClientMessage = Publish | SubscribeAnswer | Leave
+@dataclass(frozen=True, slots=True)
+class View:
+    videos: list[Tile]
+
+
+ClientMessage = Publish | SubscribeAnswer | Leave | View
 
 
 def _sdp(msg: dict[str, object], type_: str) -> str:
@@ -90,9 +94,11 @@ def parse_client_message(text: str) -> ClientMessage:
         return SubscribeAnswer(_sdp(msg, "subscribe_answer"))
     if type_ == "leave":
         return Leave()
+    if type_ == "view":
+        return View(parse_view(msg))
     if not isinstance(type_, str):
         raise SignalingError("bad_request", "A message needs a 'type' string.")
     raise SignalingError(
         "bad_request",
-        f"Unknown message type '{type_[:40]}'; expected publish, subscribe_answer or leave.",
+        f"Unknown message type '{type_[:40]}'; expected publish, subscribe_answer, view or leave.",
     )

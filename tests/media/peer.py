@@ -196,6 +196,42 @@ class EncodedToneTrack(_LoopedPackets):
         self.frame_ms = frame_ms
 
 
+class SpeakingToneTrack(_LoopedPackets):
+    """The tone while ``speaking``, Opus-encoded silence otherwise; with
+    :func:`send_levels`, each packet carries its RFC 6464 level (aiortc sets
+    none on pre-encoded packets): ``level`` while speaking, 127 in silence."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float, level: int = 15, speaking: bool = True) -> None:
+        super().__init__(encoded_tone(frequency), 0.02, 960, 48000)
+        self.frequency = frequency
+        self.level = level
+        self.speaking = speaking
+        self._tone = self.packets
+        self._silence = encoded_tone(0.0)
+
+    async def recv(self) -> Packet:
+        self.packets = self._tone if self.speaking else self._silence
+        return await super().recv()
+
+    def current_level(self) -> int:
+        return self.level if self.speaking else 127
+
+
+def send_levels(sender: RTCRtpSender, track: SpeakingToneTrack) -> None:
+    """Stamp every frame ``sender`` sends with ``track``'s current audio level."""
+    original = sender._next_encoded_frame
+
+    async def next_encoded_frame(codec: Any) -> Any:
+        frame = await original(codec)
+        if frame is not None:
+            frame.audio_level = -track.current_level()  # aiortc writes -audio_level (dBov is negative)
+        return frame
+
+    sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]
+
+
 @dataclass
 class Received:
     """What one subscribe ``mid`` has delivered (decoded)."""
@@ -244,7 +280,10 @@ class Peer:
         *, video: bool = True, audio: bool = True, decode: bool = True, audio_frame_ms: int = 20,
         drop_every: int = 0, relay_only: bool = False, textured: bool = False, receive_buffer: int = 0,
         send_drop_every: int = 0, record_sequences: bool = False, video_fps: int = 15, encoded_video: bool = False,
+        audio_level: int | None = None,
     ) -> None:
+        self.audio_level = audio_level  # set: the tone carries this RFC 6464 level while speaking (see speak)
+        self.voice: SpeakingToneTrack | None = None
         self.textured = textured
         self.receive_buffer = receive_buffer  # SO_RCVBUF of the subscribe sockets (0: the system's)
         self.video_fps, self.encoded_video = video_fps, encoded_video
@@ -302,7 +341,12 @@ class Peer:
     async def publish(self) -> None:
         pc = self.publish_pc = new_pc(self.ice_servers if self.relay_only else None, self.relay_only)
         if self.send_audio:
-            t = pc.addTransceiver(EncodedToneTrack(tone_of(self.index), self.audio_frame_ms), direction="sendonly")
+            if self.audio_level is not None:
+                self.voice = SpeakingToneTrack(tone_of(self.index), self.audio_level, speaking=False)
+                t = pc.addTransceiver(self.voice, direction="sendonly")
+                send_levels(t.sender, self.voice)
+            else:
+                t = pc.addTransceiver(EncodedToneTrack(tone_of(self.index), self.audio_frame_ms), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
         if self.send_video:
             colour = COLOURS[self.index % len(COLOURS)]
@@ -533,6 +577,18 @@ class Peer:
             stats = await t.receiver.getStats()
             out[str(t.mid)] = sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
         return out
+
+    def speak(self, speaking: bool = True) -> None:
+        """Send the tone at ``audio_level`` (True) or silence at level 127."""
+        assert self.voice is not None, "a peer made with audio_level=... speaks"
+        self.voice.speaking = speaking
+
+    def speakers(self) -> list[str] | None:
+        """The latest ``speakers`` message's list (None before any)."""
+        for m in reversed(self.messages):
+            if m["type"] == "speakers":
+                return list(m["speakers"])
+        return None
 
     # -- what arrived --------------------------------------------------------------
     def mids_of(self, participant_id: str, kind: str) -> list[str]:
