@@ -9,6 +9,8 @@
 //   i18n.js      English and French (strings.js), ?lang=
 //   call-hooks.js  where other modules hook into each call (onCall) and the link (onLink)
 //   e2ee.js      end-to-end encrypted calls: key from #key=, the frame worker, safety code
+//   speakers.js  the server's `speakers`: highlight, recent speakers first
+//   view.js      the `view` message: which videos the page shows, and their size
 import { CallClient, CallError, MAX_NAME, fetchLink } from "./callsfu.js";
 import {
   $, S, callMax, isVideoCall, setState, show, showEnded, showFull, showLeft, showNetworkError, showUnavailable, toast,
@@ -22,6 +24,8 @@ import { applyStatic } from "./i18n.js";
 import { callHooks, linkChecks } from "./call-hooks.js";
 import "./e2ee.js";
 import "./simulcast.js";
+import "./speakers.js"; // the server's speaker order: highlights, recent speakers first
+import "./view.js"; // the videos this page shows, so the server sends no others
 
 const parts = location.pathname.split("/").filter(Boolean);
 // A malformed escape (a "%" cut short when the link was copied) is an unknown link, not a crash.
