@@ -60,3 +60,51 @@ def test_snapshots_of_several_processes_merge() -> None:
     assert [w["id"] for w in merged["workers"]] == [0, 1]
     assert merged["joins"]["counts"] == [x + y for x, y in zip(a["joins"]["counts"], b["joins"]["counts"])]
     assert merge([])["workers"] == []
+
+
+async def test_a_front_gathers_a_workers_snapshot_by_request_id() -> None:
+    import asyncio
+
+    from sfu.observe import Gatherer
+
+    gatherer = Gatherer()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> bool:
+        sent.append(message)
+        answer = Observer(0).snapshot([], 0.0)
+        asyncio.get_running_loop().call_soon(gatherer.answer, {"type": "snapshot", "id": message["id"], "snapshot": answer})
+        return True
+
+    snapshot = await gatherer.ask(send, worker_id=3)
+    assert snapshot is not None and [w["id"] for w in snapshot["workers"]] == [3]
+    assert sent == [{"type": "snapshot", "id": 1}]
+
+    async def silent(message: dict[str, Any]) -> bool:
+        return True
+
+    assert await gatherer.ask(silent, worker_id=1, timeout=0.05) is None
+    gatherer.answer({"type": "snapshot", "id": 99, "snapshot": {}})  # nobody asked: ignored
+
+
+async def test_a_workers_events_leave_in_order() -> None:
+    import asyncio
+
+    from sfu.events import EventQueue
+
+    queue = EventQueue(limit=3)
+    for i in range(4):
+        queue("participant.joined", {"n": i})
+    got: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        got.append(message)
+
+    pump = asyncio.ensure_future(queue.pump(send))
+    for _ in range(50):
+        if len(got) == 3:
+            break
+        await asyncio.sleep(0.01)
+    pump.cancel()
+    assert [m["data"]["n"] for m in got] == [1, 2, 3]  # the oldest went first when it was full
+    assert got[0] == {"type": "event", "event": "participant.joined", "data": {"n": 1}}
