@@ -10,10 +10,8 @@ named by ``link_id``, the :class:`~sfu.admission.Admission`'s ``call_id``
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 log = logging.getLogger("callsfu.sfu")
 
@@ -29,27 +27,3 @@ def emit(sink: EventSink | None, type_: str, data: dict[str, Any]) -> None:
         sink(type_, data)
     except Exception:
         log.exception("reporting the event %s failed", type_)
-
-
-class EventQueue:
-    """An :data:`EventSink` for a process that is not the control plane (an SFU
-    worker): events wait here, in order and bounded (the oldest go first when
-    it is full), until :meth:`pump` hands them to whoever relays them."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.items: deque[tuple[str, dict[str, Any]]] = deque(maxlen=limit)
-        self._ready = asyncio.Event()
-
-    def __call__(self, type_: str, data: dict[str, Any]) -> None:
-        self.items.append((type_, data))
-        self._ready.set()
-
-    async def pump(self, send: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
-        """Send every event as ``{"type": "event", "event", "data"}``, forever."""
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self.items:
-                type_, data = self.items[0]
-                await send({"type": "event", "event": type_, "data": data})
-                self.items.popleft()

@@ -18,11 +18,10 @@ snapshots of several worker processes (:func:`merge`).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 if TYPE_CHECKING:
     from sfu.call import Call
@@ -310,36 +309,3 @@ def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
         "sum": sum(s["joins"]["sum"] for s in snapshots),
     }
     return merged
-
-
-class Gatherer:
-    """A front process asking its workers for their snapshots: each request
-    carries an id, each worker answers ``{"type": "snapshot", "id", "snapshot"}``."""
-
-    def __init__(self) -> None:
-        self._next = 0
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-
-    async def ask(self, send: Callable[[dict[str, Any]], Awaitable[Any]], worker_id: int, timeout: float = 2.0) -> dict[str, Any] | None:
-        """One worker's snapshot (its ``workers`` entry named ``worker_id``); None if it does not answer."""
-        self._next += 1
-        request_id = self._next
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
-            if await send({"type": "snapshot", "id": request_id}) is False:
-                return None
-            snapshot = await asyncio.wait_for(future, timeout)
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
-            return None
-        finally:
-            self._pending.pop(request_id, None)
-        for worker in snapshot.get("workers", []):
-            worker["id"] = worker_id
-        return snapshot
-
-    def answer(self, message: dict[str, Any]) -> None:
-        """A worker's answer (a ``snapshot`` message); an unknown id is ignored."""
-        future = self._pending.get(message.get("id"))  # type: ignore[arg-type]
-        if future is not None and not future.done() and isinstance(message.get("snapshot"), dict):
-            future.set_result(message["snapshot"])
