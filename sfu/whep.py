@@ -25,6 +25,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
+from sfu.routing.layers import initial_layer
 from sfu.routing.layout import Kind, TrackKey
 from sfu.routing.speaker import RecentSpeaker, SpeakerSource, level_since
 from sfu.rtc.egress import hook_sender
@@ -40,6 +41,7 @@ log = logging.getLogger("callsfu.sfu")
 
 POLL_INTERVAL = 0.25  # seconds between looks at who speaks
 CONNECT_TIMEOUT = 20.0  # seconds an answered viewer has to bring its media connection up
+PLAYER_VIEW = (1280, 720)  # the picture size a player is taken to show (simulcast layer choice)
 
 
 class Viewer:
@@ -103,12 +105,23 @@ class Viewer:
             self.end()
 
     def follow(self, sources: dict[Kind, Inbound[TransportSink] | None]) -> None:
-        """Feed each section from ``sources`` (a switch keeps the stream continuous)."""
+        """Feed each section from ``sources`` (a switch keeps the stream continuous).
+        A simulcast track is followed on the layer a full-size player would get
+        (the best one active: a player's bandwidth is not measured)."""
         now = time.monotonic()
         for kind, outlet in self.outlets.items():
             inbound = sources.get(kind)
-            if self._closing or outlet.source is inbound:
+            current = outlet.source
+            if self._closing or current is inbound:
                 continue
+            if inbound is not None and inbound.layers:
+                layer = initial_layer(inbound, PLAYER_VIEW, now)
+                if current is not None and current.layers is inbound.layers:
+                    # on one of that track's layers: move to the best active one at its keyframe
+                    if self.call.forwarder.switch_layer(outlet, layer, now):
+                        self.call.request_keyframe(layer)
+                    continue
+                inbound = layer
             packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, now)
             self.call.deliver(packets)
             if want_keyframe and inbound is not None:
@@ -185,9 +198,14 @@ class Audience:
         if forget is not None:
             forget(present)
         order = list(self.call.sessions)
-        with_video = [pid for pid in order if TrackKey(pid, "video") in inbounds]
+        with_video = [pid for pid in order if _video_of(inbounds, pid) is not None]
         audio_from, video_from = self.speakers.update(levels, with_video)
         return {
             "audio": inbounds.get(TrackKey(audio_from, "audio")) if audio_from else None,
-            "video": inbounds.get(TrackKey(video_from, "video")) if video_from else None,
+            "video": _video_of(inbounds, video_from) if video_from else None,
         }
+
+
+def _video_of(inbounds: dict[TrackKey, Inbound[TransportSink]], pid: str) -> Inbound[TransportSink] | None:
+    """A participant's shared screen when there is one (what they present), else their camera."""
+    return inbounds.get(TrackKey(pid, "video", "screen")) or inbounds.get(TrackKey(pid, "video"))

@@ -13,7 +13,7 @@ The audio is the loudest speaker's; someone else takes over after leading
 one fell silent, but never before the current one has held the floor
 :data:`MIN_HOLD_POLLS` looks (no flapping between a voice that pauses and
 another); at once when the current one left. When nobody speaks, the last
-speaker stays. The video is the speaker's, or, for a speaker without video,
+speaker stays (before anyone spoke: the loudest whose audio flows). The video is the speaker's, or, for a speaker without video,
 the last speaker who had one; before anyone spoke, the first publisher with
 video.
 """
@@ -86,6 +86,8 @@ class RecentSpeaker:
                     self._take(best)
             else:
                 self._leader, self._lead = None, 0
+        elif current is None and levels:
+            self._take(min(levels, key=lambda pid: levels[pid]))  # nobody speaks yet: the loudest there is
         videos = list(with_video)
         if self.audio in videos:
             self.video = self.audio

@@ -112,6 +112,32 @@ def wait_audio_flowing(read: Callable[[], Any], what: str) -> None:
         raise AssertionError(f"{exc}: from {first} to {seen[-1]}") from None
 
 
+def test_a_whep_player_plays_a_browser_speaker(
+    server: Server, static_site: str, browsers: Callable[..., Participant]
+) -> None:
+    """The speaker is a call page (Chromium: simulcast video, RFC 6464 levels on
+    its audio). First in the module: before the encoder's veth pair is up
+    (with 127.0.0.1 on two interfaces, Chromium offers its TCP-active
+    candidate "tcp 127.0.0.1 9" twice and the SFU refuses the repeat: bad_sdp)."""
+    link = server.create_link("video", "Browser speaker")
+    person = browsers(1)
+    join(person, link["url"], "Ben")
+    self_id(person.page)
+    viewer = browsers(0, fake_video=False)
+    viewer.page.goto(f"{static_site}/player.html?whep={server.url}/whep/{link['token']}")
+
+    def colour() -> Any:
+        rgb = viewer.page.evaluate(VIDEO_COLOUR_JS)
+        return rgb if rgb is not None and nearest(rgb, COLOURS) == 1 and colour_distance(rgb, COLOURS[1]) < 60 else None
+
+    try:
+        wait_until(colour, 25, what="the player showing the call page's camera")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; player: {viewer.page.evaluate(PLAYER_STATS_JS)}") from None
+    viewer.page.click("#video")
+    wait_audio_flowing(lambda: viewer.page.evaluate(PLAYER_STATS_JS)["audio"], "the player's audio of the call page")
+
+
 def test_a_whep_player_from_npm_plays_the_speaker(
     server: Server, encoder: tuple[dict[str, Any], gstreamer.WhipClient], static_site: str, browsers: Callable[..., Participant]
 ) -> None:
@@ -152,3 +178,4 @@ def test_a_chromium_participant_sees_and_hears_the_encoder(
     wait_until(lambda: tile.get_attribute("data-name") == "GStreamer", 15, what="the encoder's named tile")
     wait_tile_colour(person.page, pid, COLOURS[INDEX], timeout=25)
     wait_audio_flowing(lambda: person.page.evaluate(AUDIO_OF_JS, pid), "the encoder's audio on the call page")
+

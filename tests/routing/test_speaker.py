@@ -47,7 +47,8 @@ def test_the_loudest_takes_over_after_leading_a_while_and_silence_keeps_the_last
 
 def test_a_speaker_without_video_keeps_the_last_picture_and_leaving_frees_the_place() -> None:
     s = RecentSpeaker()
-    assert s.update({}, ["v"]) == (None, "v")  # nobody spoke yet: the first with video
+    assert s.update({}, ["v"]) == (None, "v")  # nobody there yet: the first with video
+    assert RecentSpeaker().update({"q": 120, "r": 100}, []) == ("r", None)  # all silent: the loudest flowing
     assert s.update({"a": 20}, ["v"]) == ("a", "v")
     s.forget({"v"})
     assert s.update({}, ["v"]) == (None, "v")
