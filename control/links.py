@@ -67,7 +67,7 @@ class LinkService:
         await self.store.create_link(link)
         emit(self.on_event, "link.created", {
             "link_id": link.token_hash, "type": link.type, "title": link.title,
-            "created_at": iso8601(link.created_at), "expires_at": iso8601(link.expires_at),
+            "created_at": iso8601(link.created_at), "expires_at": iso8601(link.expires_at), "e2ee": link.e2ee,
         })  # fmt: skip
         return token, link
 

@@ -134,7 +134,8 @@ async def test_metrics_move_during_a_call_and_webhooks_tell_its_life_in_order(
     assert receiver.refused == []
     assert [e["data"].get("participant_id") for e in events[2:4]] == [ann, bob]
     assert {e["data"]["participant_id"] for e in events[4:6]} == {ann, bob}
-    assert events[0]["data"]["type"] == "video" and events[6]["data"]["reason"] == "empty"
+    assert events[0]["data"]["type"] == "video" and events[0]["data"]["e2ee"] is False
+    assert events[6]["data"]["reason"] == "empty" and events[6]["data"]["duration"] > 0
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
     assert len(set(receiver.ids)) == len(receiver.ids)  # one id per event
     # nothing in the webhooks or the logs carries the link's token or a join ticket
