@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import secrets
 import time
 import urllib.request
 from pathlib import Path
@@ -21,12 +20,10 @@ from typing import Any, Callable, Iterator
 import av
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Participant
+from tests.e2ee_frames import new_key, open_frame, raw, safety_code
 from tests.browser.support import ARTIFACTS, Server, http, wait_until
 from tests.browser.test_media import (
     MAX_COLOUR_DISTANCE,
@@ -37,39 +34,11 @@ from tests.browser.test_media import (
     video_tiles,
 )
 
-SALT = b"callsfu e2ee v1"
-
-
 @pytest.fixture(scope="module")
 def e2ee_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(tmp_path_factory.mktemp("callsfu-e2ee"))
     yield srv
     srv.stop()
-
-
-def new_key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-
-
-def raw(key: str) -> bytes:
-    return base64.urlsafe_b64decode(key + "=")
-
-
-def hkdf(key: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=SALT, info=info).derive(key)
-
-
-def safety_code(key: str) -> str:
-    digits = f"{int.from_bytes(hkdf(raw(key), b'callsfu safety code', 4), 'big') % 1_000_000:06d}"
-    return f"{digits[:3]} {digits[3:]}"
-
-
-def decrypt_frame(key: bytes, data: bytes) -> bytes:
-    """The documented frame format: prefix(n) | AES-GCM(rest) | CTR(4) | KID(8) | n."""
-    n, end = data[-1], len(data) - 13
-    ctr, kid = data[end : end + 4], data[end + 4 : end + 12]
-    frame_key = hkdf(key, b"callsfu frame key" + kid, 32)
-    return data[:n] + AESGCM(frame_key).decrypt(kid + ctr, data[n:end], data[:n])
 
 
 def join_e2ee(p: Participant, url: str, key: str, name: str) -> None:
@@ -263,7 +232,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
         colours, errors = decoded_colours(frames)
         close = [c for c in colours if np.linalg.norm(np.subtract(c, a.colour)) < MAX_COLOUR_DISTANCE]
         assert not close, f"{len(close)} of {len(colours)} frames decoded to Ann's colour without the key"
-        plain = [decrypt_frame(raw(key), f) for f in frames]  # every frame authenticates with the link's key
+        plain = [open_frame(raw(key), f) for f in frames]  # every frame authenticates with the link's key
         assert all(p[:3] == f[:3] for p, f in zip(plain, frames))  # the VP8 frame tag stayed in clear
         good, good_errors = decoded_colours(plain)
         assert good and good_errors == 0, (len(good), good_errors)

@@ -13,7 +13,7 @@ import json
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 import av
@@ -112,6 +112,7 @@ class _LoopedPackets(MediaStreamTrack):
         self._time_base = fractions.Fraction(1, clock_rate)
         self._start: float | None = None
         self._count = 0
+        self.seal: Callable[[str, bytes], bytes] | None = None
 
     async def recv(self) -> Packet:
         if self._start is None:
@@ -119,7 +120,8 @@ class _LoopedPackets(MediaStreamTrack):
         else:
             self._count += 1
             await asyncio.sleep(max(0.0, self._start + self._count * self._interval - time.monotonic()))
-        packet = Packet(self.packets[self._count % len(self.packets)])
+        data = self.packets[self._count % len(self.packets)]
+        packet = Packet(self.seal(self.kind, data) if self.seal is not None else data)
         packet.pts = self._count * self._pts_step
         packet.time_base = self._time_base
         return packet
@@ -281,9 +283,12 @@ class Peer:
         drop_every: int = 0, relay_only: bool = False, textured: bool = False, receive_buffer: int = 0,
         send_drop_every: int = 0, record_sequences: bool = False, video_fps: int = 15, encoded_video: bool = False,
         audio_level: int | None = None,
+        join_fields: dict[str, Any] | None = None, seal: Callable[[str, bytes], bytes] | None = None,
     ) -> None:
         self.audio_level = audio_level  # set: the tone carries this RFC 6464 level while speaking (see speak)
         self.voice: SpeakingToneTrack | None = None
+        self.join_fields = join_fields or {}  # more of the join body ({"e2ee": True})
+        self.seal = seal  # applied to every encoded frame sent (E2EE: tests/e2ee_frames.py); needs encoded_video
         self.textured = textured
         self.receive_buffer = receive_buffer  # SO_RCVBUF of the subscribe sockets (0: the system's)
         self.video_fps, self.encoded_video = video_fps, encoded_video
@@ -323,7 +328,7 @@ class Peer:
 
     # -- joining -----------------------------------------------------------------
     async def join(self) -> None:
-        async with self.http.post(f"{self.base_url}/api/links/{self.token}/join", json={"name": self.name}) as resp:
+        async with self.http.post(f"{self.base_url}/api/links/{self.token}/join", json={**self.join_fields, "name": self.name}) as resp:
             body = await resp.json()
             if resp.status != 200:
                 raise JoinRefused(resp.status, body["error"]["code"])
@@ -342,17 +347,22 @@ class Peer:
         pc = self.publish_pc = new_pc(self.ice_servers if self.relay_only else None, self.relay_only)
         if self.send_audio:
             if self.audio_level is not None:
+                assert self.seal is None, "sealing frames needs the pre-encoded tone"
                 self.voice = SpeakingToneTrack(tone_of(self.index), self.audio_level, speaking=False)
                 t = pc.addTransceiver(self.voice, direction="sendonly")
                 send_levels(t.sender, self.voice)
             else:
-                t = pc.addTransceiver(EncodedToneTrack(tone_of(self.index), self.audio_frame_ms), direction="sendonly")
+                tone = EncodedToneTrack(tone_of(self.index), self.audio_frame_ms)
+                tone.seal = self.seal
+                t = pc.addTransceiver(tone, direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
         if self.send_video:
             colour = COLOURS[self.index % len(COLOURS)]
             if self.encoded_video:
                 track: MediaStreamTrack = EncodedColourTrack(colour, self.video_fps)
+                track.seal = self.seal  # type: ignore[attr-defined]
             else:
+                assert self.seal is None, "sealing frames needs encoded_video=True"
                 track = ColourTrack(colour, self.video_fps, textured=self.textured)
             t = pc.addTransceiver(track, direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")])
