@@ -124,15 +124,23 @@ class Counters:
     expected: int  # packets its published streams should have brought (RFC 3550 A.3)
 
 
-def counters(session: Session) -> Counters:
-    """What ``session`` has sent and received so far (read, not counted, here)."""
-    out = Counters(dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0), 0, 0)
-    for outlet in session.outlets:
+def _empty() -> Counters:
+    return Counters(dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0), 0, 0)
+
+
+def _add_outlets(out: Counters, outlets: Iterable[Outlet[Any]]) -> None:
+    for outlet in outlets:
         rewriter = outlet.rewriter
         if rewriter is not None:
             out.forwarded_packets[outlet.kind] += rewriter.packets_sent
             out.forwarded_bytes[outlet.kind] += rewriter.octets_sent
         out.rtx_packets[outlet.kind] += outlet.rtx_sent
+
+
+def counters(session: Session) -> Counters:
+    """What ``session`` has sent and received so far (read, not counted, here)."""
+    out = _empty()
+    _add_outlets(out, session.outlets)
     ingress = session.ingress
     for ssrc, stream in list(ingress.feedback.streams.items()):
         inbound = ingress.by_ssrc.get(ssrc)
@@ -145,7 +153,17 @@ def counters(session: Session) -> Counters:
 
 def retire(session: Session) -> None:
     """``session`` left its call: keep its counts in the process's totals."""
-    c = counters(session)
+    _retire(counters(session))
+
+
+def retire_outlets(outlets: Iterable[Outlet[Any]]) -> None:
+    """A WHEP viewer's outlets are gone: keep what was forwarded to them."""
+    c = _empty()
+    _add_outlets(c, outlets)
+    _retire(c)
+
+
+def _retire(c: Counters) -> None:
     for kind in KINDS:
         TOTALS.forwarded_packets[kind] += c.forwarded_packets[kind]
         TOTALS.forwarded_bytes[kind] += c.forwarded_bytes[kind]
@@ -199,6 +217,12 @@ class Observer:
                         totals[key][kind] += getattr(c, key)[kind]
                 totals["received_bytes"] += c.received_bytes
                 people.append(self._participant(session, c, now, reception))
+            watching = _empty()
+            for viewer in list((getattr(call, "viewers", None) or {}).values()):
+                _add_outlets(watching, getattr(viewer, "outlets", {}).values())
+            for key in ("forwarded_packets", "forwarded_bytes", "rtx_packets"):
+                for kind in KINDS:
+                    totals[key][kind] += getattr(watching, key)[kind]
             described.append(
                 {
                     "id": call.call_id[:12],

@@ -23,6 +23,7 @@ from typing import Callable
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from sfu import observe
 from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
 from sfu.routing.layers import initial_layer
@@ -168,6 +169,7 @@ class Audience:
     def remove(self, viewer: Viewer) -> None:
         if self.viewers.get(viewer.viewer_id) is viewer:
             del self.viewers[viewer.viewer_id]
+            observe.retire_outlets(viewer.outlets.values())  # what they were sent stays counted
         if not self.viewers and self._task is not None:
             self._task.cancel()
             self._task = None

@@ -53,6 +53,14 @@ def test_the_snapshot_reads_the_counters_the_forwarding_keeps() -> None:
     ]
     assert people["Bob"]["loss_out"] == 0.02 and people["Bob"]["rtt_ms"] == 30.0
     assert first["reception"] == [{"kind": "video", "fraction_lost": 0.02, "jitter": 0.004}]
+    # a WHEP viewer's packets count as forwarded too
+    watched: Outlet[object] = Outlet("audio", object())
+    watched.rewriter = Rewriter(ssrc=2, payload_type=111, ext_ids={}, mid="0", clock_rate=48000)
+    watched.rewriter.packets_sent = 40
+    call.viewers = {"v_1": SimpleNamespace(outlets={"audio": watched})}
+    with_viewer = observer.snapshot([call], 101.0)["totals"]  # type: ignore[list-item]
+    assert with_viewer["forwarded_packets"]["audio"] == totals["forwarded_packets"]["audio"] + 40
+    assert with_viewer["forwarded_packets"]["video"] == totals["forwarded_packets"]["video"]
     # a bitrate needs two looks at least a second apart
     outlet.rewriter.octets_sent += 125_000
     second = observer.snapshot([call], 102.0)  # type: ignore[list-item]
