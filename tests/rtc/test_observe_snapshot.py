@@ -65,4 +65,4 @@ def test_the_snapshot_reads_the_counters_the_forwarding_keeps() -> None:
     outlet.rewriter.octets_sent += 125_000
     second = observer.snapshot([call], 102.0)  # type: ignore[list-item]
     bob_now = next(p for p in second["calls"][0]["participants"] if p["name"] == "Bob")
-    assert bob_now["bitrate_out"] == 500_000
+    assert bob_now["bitrate_out"] == 1_000_000  # 125,000 bytes in the second since the look at 101
