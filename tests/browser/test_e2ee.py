@@ -190,8 +190,11 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
     assert_sees(a, [(b, idb)])
     assert_sees(b, [(a, ida)])
     phase("Ann and Ben see each other")
+    a.page.evaluate("() => { window.__speakers = []; window.callsfu.client.on('message', (m) => { if (m.type === 'speakers') window.__speakers.push(m.speakers); }); }")
     assert_hears(a, idb)
     assert_hears(b, ida)
+    # the SFU still follows speakers: audio levels travel in a header extension, in clear
+    wait_until(lambda: a.page.evaluate("(pid) => window.__speakers.some((s) => s.includes(pid))", idb), 15, what="Ben among the server's speakers on Ann's page")
     phase("and hear each other")
     code = safety_code(key)
     for p in (a, b):
