@@ -192,7 +192,8 @@ class Vp8Munger:
     def _apply(self, payload: bytes, d: Descriptor) -> bytes:
         if not (self._pid_offset or self._tl0_offset or self._key_offset):
             return payload
-        buf = bytearray(payload)
+        head = d.header
+        buf = bytearray(payload[:head])  # the descriptor only (at most 6 bytes); the rest joined once
         at = d.picture_id_at
         if d.picture_id is not None and at is not None and self._pid_offset:
             if d.picture_id_wide:
@@ -206,4 +207,4 @@ class Vp8Munger:
         if d.keyidx is not None and d.tk_at is not None and self._key_offset:
             b = buf[d.tk_at]
             buf[d.tk_at] = (b & 0xE0) | (d.keyidx + self._key_offset) % KEYIDX_MOD
-        return bytes(buf)
+        return b"".join((buf, memoryview(payload)[head:]))
