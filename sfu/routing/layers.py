@@ -6,7 +6,8 @@ arrived lately) and says, per outlet, the layer to be on. Moving there is
 :meth:`sfu.routing.forwarder.Forwarder.switch_layer` (at a keyframe).
 
 View sizes come through a :data:`ViewSize` callable: the size in CSS pixels
-of the tile showing a track, None when unknown (then the largest layer).
+of the tile showing a track, None when unknown (then the largest layer),
+(0, 0) when the subscriber does not show it (then nothing is chosen).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ S = TypeVar("S")
 
 ViewSize = Callable[[TrackKey], "tuple[int, int] | None"]
 ACTIVE_WITHIN = 1.0  # seconds: a layer with no packet for longer is not chosen
+HIDDEN = (0, 0)  # the view size of a video the subscriber's view leaves out
 
 
 def no_view(key: TrackKey) -> tuple[int, int] | None:
@@ -64,19 +66,19 @@ def plan(
 ) -> list[tuple[Outlet[S], Inbound[S]]]:
     """(outlet, layer) for every simulcast outlet whose layer should change
     (it is not on it, nor moving to it)."""
-    tiles: list[tuple[Outlet[S], list[Inbound[S]]]] = []
+    tiles: list[tuple[Outlet[S], list[Inbound[S]], tuple[int, int] | None]] = []
     for outlet in outlets:
         source = outlet.source
         if source is not None and source.layers and not outlet.paused:  # (a hidden tile gets nothing)
-            tiles.append((outlet, source.layers))
+            view = view_size(source.key)
+            if view != HIDDEN:  # not shown: no layer to choose, no keyframe to ask for
+                tiles.append((outlet, source.layers, view))
     if not tiles:
         return []
     budget = bandwidth.budget(sending_bitrate(outlets, now), now)
-    choices = allocate(
-        [([layer_info(layer, now) for layer in layers], view_size(layers[0].key)) for _, layers in tiles], budget
-    )
+    choices = allocate([([layer_info(layer, now) for layer in layers], view) for _, layers, view in tiles], budget)
     moves: list[tuple[Outlet[S], Inbound[S]]] = []
-    for (outlet, layers), choice in zip(tiles, choices):
+    for (outlet, layers, _), choice in zip(tiles, choices):
         if choice is None:
             continue
         layer = layers[choice]

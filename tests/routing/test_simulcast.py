@@ -195,6 +195,8 @@ def test_the_plan_follows_the_view_and_the_bandwidth() -> None:
     congested = Bandwidth()
     congested.on_remb(1_000.0, now)  # far below what the top layer needs
     assert plan([small], lambda key: None, congested, now) == [(small, layers[0])]
+    # a hidden tile is left alone (nothing is sent to it: no keyframe to ask for)
+    assert plan([small], lambda key: (0, 0), Bandwidth(), now) == []
     # a layer that stopped is left for one that still sends
     layers[2].last_arrival = now - 5
     assert plan([small], lambda key: None, Bandwidth(), now) == [(small, layers[1])]
