@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,3 +85,23 @@ async def test_a_full_queue_drops_the_oldest_and_emit_never_waits() -> None:
     assert outcomes == ["dropped", "dropped"]
     with pytest.raises(ValueError, match="unknown webhook event"):
         hooks.emit("call.exploded", {})
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--webhook-url", "ftp://example.org/hook"], "--webhook-url must be an http:// or https:// URL"),
+        (["--webhook-secret-file", "{secret}"], "--webhook-secret must be 'whsec_' followed by base64"),
+        (["--log-format", "xml"], "--log-format must be one of text, json"),
+    ],
+)
+def test_bad_settings_stop_the_server_with_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from control.cli import main
+
+    secret = tmp_path / "secret"
+    secret.write_text("not a whsec secret!")
+    args = [a.format(secret=secret) for a in argv]
+    assert main(["serve", "--data-dir", str(tmp_path / "data"), *args]) == 2
+    assert message in capsys.readouterr().err

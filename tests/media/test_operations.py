@@ -157,7 +157,8 @@ async def test_a_webhook_receiver_that_hangs_does_not_hold_joins(tmp_path: Path,
     stuck = Receiver(SECRET, hang=True)
     secret_file = tmp_path / "webhook-secret"
     secret_file.write_text(SECRET)
-    srv = Server(tmp_path, "--webhook-url", stuck.url, "--webhook-secret-file", str(secret_file))
+    # (set through the environment this time: CALLSFU_<FLAG>)
+    srv = Server(tmp_path, env={"CALLSFU_WEBHOOK_URL": stuck.url, "CALLSFU_WEBHOOK_SECRET_FILE": str(secret_file)})
     try:
         token = await new_link(http, srv)
         peers = [Peer(http, srv.url, token, f"p{i}", i) for i in range(3)]
