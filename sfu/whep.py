@@ -28,7 +28,7 @@ from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
 from sfu.routing.layers import initial_layer
 from sfu.routing.layout import Kind, TrackKey
-from sfu.routing.speaker import RecentSpeaker, SpeakerSource, level_since
+from sfu.routing.speaker import SPEAKING_LEVEL, RecentSpeaker, SpeakerSource, level_since
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.receiver_state import drop_receive_path
 from sfu.rtc.reports import SenderReports
@@ -42,6 +42,7 @@ log = logging.getLogger("callsfu.sfu")
 
 POLL_INTERVAL = 0.25  # seconds between looks at who speaks
 CONNECT_TIMEOUT = 20.0  # seconds an answered viewer has to bring its media connection up
+SILENT = 127  # RFC 6464: no sound
 PLAYER_VIEW = (1280, 720)  # the picture size a player is taken to show (simulcast layer choice)
 
 
@@ -193,6 +194,10 @@ class Audience:
             level, self._seen[key] = level_since(inbound.cache, self._seen.get(key))
             if level is not None:
                 levels[key.participant_id] = level
+        detector = self.call.audio.detector  # the call's speaker order, where levels are sent
+        for pid in levels:
+            if pid in detector.ranking:
+                levels[pid] = min(SPEAKING_LEVEL, round(-detector.smoothed_db(pid))) if detector.speaking(pid) else SILENT
         for key in [k for k in self._seen if k not in inbounds]:
             del self._seen[key]
         present = {key.participant_id for key in inbounds}

@@ -1,9 +1,10 @@
 """Who a WHEP viewer sees and hears: the current speaker (pure).
 
-Until the call keeps a speaker order of its own, this is the most recent
-audio activity the SFU can see, read from each audio track's packet cache
-(no work on the per-packet path): the RFC 6464 level of the packets that
-arrived since the last look. A track without the audio-level extension
+Who speaks is the call's own detector's word (``sfu.core.speech``: speech
+activity, smoothing, hysteresis) for the tracks whose packets carry RFC 6464
+levels; for the others, the most recent audio activity the SFU can see, read
+from each audio track's packet cache (no work on the per-packet path): the
+packets that arrived since the last look. A track without the audio-level extension
 (Opus looped by a test peer, GStreamer without ``rtphdrextclientaudiolevel``)
 counts as speaking at :data:`UNKNOWN_LEVEL` while its packets flow, so a
 measured voice wins over it, and it wins over silence.

@@ -143,3 +143,27 @@ async def test_whep_viewer_follows_the_speaker_on_one_continuous_stream(server: 
         assert (await link_info(http, server, token))["viewers"] == 1
     finally:
         await asyncio.gather(first.close(), second.leave(), *(v.close() for v in viewers), return_exceptions=True)
+
+
+async def test_whep_viewer_switches_to_whoever_speaks_by_their_audio_levels(server: Server, http: aiohttp.ClientSession) -> None:
+    """Publishers whose packets carry RFC 6464 levels: the call's own speaker
+    detector decides, and the viewer's one stream per kind follows it."""
+    token = await new_link(http, server)
+    a, b = (Peer(http, server.url, token, name, i, audio_level=15) for name, i in (("a", 1), ("b", 6)))
+    viewer = WhepViewer()
+    try:
+        await a.join()
+        await b.join()
+        a.speak()
+        await viewer.view(http, f"{server.url}/whep/{token}")
+        assert await wait_for(lambda: viewer.sees(1) and viewer.hears(1), 20)
+        before = viewer.ssrcs()
+        a.speak(False)
+        b.speak()
+        assert await wait_for(lambda: viewer.sees(6) and viewer.hears(6), 20)
+        a.speak()
+        b.speak(False)
+        assert await wait_for(lambda: viewer.sees(1) and viewer.hears(1), 20)
+        assert viewer.ssrcs() == before and set(before) == {"audio", "video"}
+    finally:
+        await asyncio.gather(a.leave(), b.leave(), viewer.close(), return_exceptions=True)
