@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser import test_simulcast as simulcast
 from tests.browser.conftest import Participant
 from tests.e2ee_frames import new_key, open_frame, raw, safety_code
 from tests.browser.support import ARTIFACTS, Server, http, wait_until
@@ -32,6 +33,7 @@ from tests.browser.test_media import (
     frames_by_mid,
     self_id,
     video_tiles,
+    wait_tile_colour,
 )
 
 @pytest.fixture(scope="module")
@@ -295,3 +297,38 @@ def test_an_e2ee_link_without_its_key_is_incomplete(e2ee_server: Server, browser
         assert page.evaluate("() => window.callsfu.state") == "unavailable"
         assert page.evaluate("() => window.callsfu.reason") == "e2ee_key_missing"
     assert http("GET", f"{e2ee_server.url}/api/links/{link['token']}")[1]["participants"] == 0
+
+
+chromium = simulcast.chromium  # Chromium with the field trial that lets a 640x480 camera send three layers
+
+
+def test_simulcast_layers_move_on_encrypted_frames(e2ee_server: Server, chromium: Callable[..., Participant]) -> None:
+    """The SFU moves a viewer between layers at key frames it recognises in the
+    clear VP8 header; every layer decrypts (one transform per sender, all encodings)."""
+    status, link = http("POST", e2ee_server.url + "/api/links", {"type": "video", "e2ee": True})
+    assert status == 201
+    key = new_key()
+    publisher = chromium(0)
+    publisher.page.goto(f"{link['url']}?name=Pia&autojoin=1&simulcast=3#key={key}")
+    pid = self_id(publisher.page)
+    wait_until(
+        lambda: len([s for s in publisher.page.evaluate(simulcast.OUTBOUND_LAYERS_JS) if s.get("framesEncoded")]) == 3,
+        30, what="three encrypted simulcast encodings sent",
+    )
+    viewer = chromium(1, (1600, 1200))
+    viewer.page.goto(f"{link['url']}?name=Lea&autojoin=1&simulcast=0#key={key}")
+    self_id(viewer.page)
+    wait_until(lambda: pid in video_tiles(viewer.page), 25, what="the viewer's tile of the publisher")
+    mid = video_tiles(viewer.page)[pid]["video_mid"]
+
+    def width() -> int:
+        size = viewer.page.evaluate(simulcast.INBOUND_SIZE_JS, mid)
+        return int(size[0]) if size else 0
+
+    wait_until(lambda: width() == 640, 30, what="the full layer on a large tile")
+    wait_tile_colour(viewer.page, pid, publisher.colour)
+    viewer.page.set_viewport_size({"width": 360, "height": 300})
+    wait_until(lambda: 0 < width() < 640, 30, what="a smaller layer once the tile is small")
+    wait_tile_colour(viewer.page, pid, publisher.colour)
+    totals = e2ee(viewer.page)["totals"]
+    assert totals["decrypted"] > 0 and totals["failed"] == 0, totals
