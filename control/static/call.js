@@ -5,6 +5,7 @@
 //   grid.js      tiles, remote video and audio, speaking rings
 //   controls.js  microphone, camera and leave buttons
 //   screens.js   screen sharing: the Share screen button, shared screens shown large
+//   devices.js   microphone / camera / speaker choice, devicechange, front/back camera
 //   invite.js    the link with Copy and Share; "you're the only one here"
 //   i18n.js      English and French (strings.js), ?lang=
 //   call-hooks.js  where other modules hook into each call (onCall) and the link (onLink)
@@ -20,6 +21,7 @@ import { clearRemote, render, resetGrid, selfTile, startPolling, tileInfo } from
 import { bindControls, updateControls } from "./controls.js";
 import { screenInfo } from "./screens.js";
 import "./invite.js";
+import { afterMedia } from "./devices.js";
 import { applyStatic } from "./i18n.js";
 import { callHooks, linkChecks } from "./call-hooks.js";
 import "./e2ee.js";
@@ -48,6 +50,7 @@ async function init() {
 
 function lobby(options = {}) {
   showLobby({ ...options, join });
+  if (S.mediaPromise) S.mediaPromise.then(() => afterMedia());
 }
 
 $("lobby-form").addEventListener("submit", (ev) => { ev.preventDefault(); join(); });

@@ -226,12 +226,12 @@ export class CallClient extends Emitter {
 
   /** Swap the track sent for `source` (same kind): no renegotiation. null stops sending. */
   async replaceTrack(source, track) {
-    if (source in this.local && track !== undefined && this.local[source] !== track) {
-      this.local[source] = track;
-    }
+    if (source in this.local && track !== undefined) this.local[source] = track;
     const sender = this.senders.get(source);
-    if (sender) await sender.replaceTrack(track);
-    return !!sender;
+    if (sender) { await sender.replaceTrack(track); return true; }
+    // nothing of this source was sent yet (joined without a microphone...): a new section
+    if (track && (source === "microphone" || this.video)) this._renegotiatePublish();
+    return false;
   }
 
   /** Pause (or resume) sending `source` without forgetting its track: the others see the avatar. */
@@ -426,15 +426,14 @@ export class CallClient extends Emitter {
     await this._offerPublish(session);
   }
 
-  /** The offer's mid -> source, for the sections that are not today's defaults. */
+  /** The offer's mid -> source of every section we send. */
   _sources(pc) {
     const sources = {};
-    let extra = false;
     for (const [source, sender] of this.senders) {
       const t = pc.getTransceivers().find((x) => x.sender === sender);
-      if (t && t.mid !== null) { sources[String(t.mid)] = source; if (source === "screen") extra = true; }
+      if (t && t.mid !== null) sources[String(t.mid)] = source;
     }
-    return extra ? sources : null;
+    return Object.keys(sources).length ? sources : null;
   }
 
   async _offerPublish(session) {
@@ -456,8 +455,11 @@ export class CallClient extends Emitter {
       return;
     }
     if (this.publishPc.signalingState !== "stable") { this._publishAgain = true; return; }
-    if (this.local.screen && this.video && !this.senders.has("screen")) {
-      this._addPublishTransceiver(this.publishPc, "video", "screen", this.local.screen);
+    const missing = [["microphone", "audio"], ["camera", "video"], ["screen", "video"]];
+    for (const [source, kind] of missing) {
+      if (this.local[source] && (kind === "audio" || this.video) && !this.senders.has(source)) {
+        this._addPublishTransceiver(this.publishPc, kind, source, this.local[source]);
+      }
     }
     this._offerPublish(session).catch((err) => this.emit("error", { code: "publish_failed", message: String(err.message || err) }));
   }

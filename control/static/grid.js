@@ -77,10 +77,30 @@ export function resetGrid(selfId) {
   el.classList.add("self");
   el.dataset.self = "true";
   el.querySelector(".label .name").textContent = S.name + " (you)";
-  const v = el.querySelector("video");
-  const vt = S.localStream && S.localStream.getVideoTracks()[0];
-  if (v && vt) { v.srcObject = new MediaStream([vt]); el.classList.add("has-video"); }
   grid.appendChild(el);
+  updateSelfVideo();
+}
+
+/** The self view shows the current camera (after a device switch too). */
+export function updateSelfVideo() {
+  const el = selfTile();
+  const v = el && el.querySelector("video");
+  if (!v) return;
+  const vt = S.localStream && S.localStream.getVideoTracks()[0];
+  if (v._track === vt) return;
+  v._track = vt;
+  v.srcObject = vt ? new MediaStream([vt]) : null;
+  el.classList.toggle("has-video", !!vt && S.camOn);
+}
+
+/** Play every remote audio on the chosen speaker (where the browser can). */
+export function applySpeaker(audio) {
+  const els = audio ? [audio] : [...document.querySelectorAll(".tile audio")];
+  for (const a of els) {
+    if (S.devices.audiooutput && typeof a.setSinkId === "function" && a.sinkId !== S.devices.audiooutput) {
+      a.setSinkId(S.devices.audiooutput).catch(() => { /* gone meanwhile */ });
+    }
+  }
 }
 
 /** Draw the others from the client's participants and media (participant id -> {audio, video}). */
@@ -135,6 +155,7 @@ function attachAudio(el, a) {
     audio = document.createElement("audio");
     audio.autoplay = true;
     el.appendChild(audio);
+    applySpeaker(audio);
   }
   audio.srcObject = new MediaStream([track]);
   audio.play().catch(() => { $("sound-btn").hidden = false; });

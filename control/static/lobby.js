@@ -3,7 +3,15 @@ import { MAX_NAME } from "./callsfu.js";
 import { $, ICONS, S, colourFor, initials, isVideoCall, callMax, setState, show } from "./ui.js";
 
 const NAME_KEY = "callsfu.name";
-const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } };
+export const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } };
+
+/** getUserMedia constraints for a kind, on the device chosen before (if still there). */
+export function constraintsFor(kind) {
+  const id = S.devices[kind === "audio" ? "audioinput" : "videoinput"];
+  const base = kind === "audio" ? {} : { ...VIDEO_CONSTRAINTS };
+  if (id) base.deviceId = { ideal: id };
+  return Object.keys(base).length ? base : true;
+}
 const params = new URLSearchParams(location.search);
 
 export const meter = { level: 0 }; // the lobby analyser's level (may stay 0 without a user gesture)
@@ -82,8 +90,8 @@ export async function acquireMedia() {
     S.mediaNote = "Camera and microphone need a secure (HTTPS) page. You can still join to listen" + (video ? " and watch." : ".");
   } else {
     const tries = video
-      ? [{ audio: true, video: VIDEO_CONSTRAINTS }, { audio: true }, { video: VIDEO_CONSTRAINTS }]
-      : [{ audio: true }];
+      ? [{ audio: constraintsFor("audio"), video: constraintsFor("video") }, { audio: constraintsFor("audio") }, { video: constraintsFor("video") }]
+      : [{ audio: constraintsFor("audio") }];
     let lastErr = null;
     for (const c of tries) {
       try { S.localStream = await navigator.mediaDevices.getUserMedia(c); break; } catch (err) { lastErr = err; }
@@ -100,6 +108,12 @@ export async function acquireMedia() {
   }
   S.micOn = true;
   S.camOn = true;
+  showPreview();
+  return S.localStream;
+}
+
+/** The lobby's preview and meter, on the current local stream. */
+export function showPreview() {
   const hasVideo = !!(S.localStream && S.localStream.getVideoTracks().length);
   const pv = $("preview-video");
   pv.srcObject = hasVideo ? new MediaStream(S.localStream.getVideoTracks()) : null;
@@ -108,7 +122,6 @@ export async function acquireMedia() {
   $("preview-note").textContent = S.mediaNote;
   $("preview-note").hidden = !S.mediaNote;
   startLocalMeter();
-  return S.localStream;
 }
 
 // Microphone level for the lobby meter and the self tile's speaking ring.

@@ -17,6 +17,8 @@ export const ICONS = {
   alert: svg('<path d="M12 3l9.5 17h-19z"/><path d="M12 10v4.5M12 17.5v.01"/>'),
 };
 
+const DEVICES_KEY = "callsfu.devices";
+
 // The page's state (the protocol client's own lives in callsfu.js).
 export const S = {
   state: "loading", // loading | lobby | joining | connecting | connected | reconnecting | left | ended | full | unavailable
@@ -29,7 +31,18 @@ export const S = {
   mediaNote: "",
   micOn: true,
   camOn: true,
+  devices: loadDevices(), // kind (audioinput, videoinput, audiooutput) -> the deviceId chosen
 };
+
+function loadDevices() {
+  try {
+    const v = JSON.parse(localStorage.getItem(DEVICES_KEY) || "{}");
+    return v && typeof v === "object" ? v : {};
+  } catch (_) { return {}; }
+}
+export function saveDevices() {
+  try { localStorage.setItem(DEVICES_KEY, JSON.stringify(S.devices)); } catch (_) { /* storage off */ }
+}
 
 export function isVideoCall() { return !!(S.link && S.link.type === "video"); }
 export function callMax() { return S.link ? S.link.max_participants : 32; }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -119,10 +119,19 @@ def browsers(playwright: Playwright, tmp_path: Path, request: pytest.FixtureRequ
     """``launch(colour_index)``: a new Chromium (own profile, own fake camera colour)."""
     launched: list[Participant] = []
 
-    def launch(colour_index: int = 0, *, viewport: dict[str, int] | None = None, fake_video: bool = True) -> Participant:
+    def launch(
+        colour_index: int = 0,
+        *,
+        viewport: dict[str, int] | None = None,
+        fake_video: bool = True,
+        args_replace: dict[str, str] | None = None,
+        **context_options: Any,
+    ) -> Participant:
+        """``args_replace``: Chromium flags to use instead of ours (by flag name,
+        e.g. a fake device count); ``context_options``: Playwright's (locale...)."""
         n = len(launched)
         colour = COLOURS[colour_index % len(COLOURS)]
-        args = list(CHROMIUM_ARGS)
+        args = [(args_replace or {}).get(a.split("=")[0], a) for a in CHROMIUM_ARGS]
         if fake_video:
             clip = write_y4m(tmp_path / f"camera{n}.y4m", colour)
             args.append(f"--use-file-for-fake-video-capture={clip}")
@@ -132,6 +141,7 @@ def browsers(playwright: Playwright, tmp_path: Path, request: pytest.FixtureRequ
             headless=True,
             args=args,
             viewport=viewport or {"width": 1100, "height": 720},
+            **context_options,
         )
         context.set_default_timeout(15000)
         page = context.pages[0] if context.pages else context.new_page()
