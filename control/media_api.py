@@ -10,6 +10,8 @@
   of the current speaker, no seat, at most ``--max-viewers`` per call.
 - ``DELETE`` on the resource ends it (``200``); ``PATCH`` answers ``405``:
   no trickle ICE and no ICE restart, so every offer carries its candidates.
+- With a shared store, a call's media lives on one node: a POST to another
+  node answers ``307`` to the hosting node's same URL (RFC 9725 4.5).
 - CORS: any origin may use these endpoints (the link in the path is what
   authorises, never a cookie), and may read ``Location``/``ETag``.
 """
@@ -22,6 +24,8 @@ from aiohttp import web
 
 from control.api import CONFIG, LIMITER, LINKS
 from control.errors import STATUS, ApiError
+from control.links import CALL_CLAIM_TTL
+from control.store.base import LinkRecord
 from control.tokens import token_hash
 from control.validation import text_field
 from sfu.admission import Admission, Refused
@@ -85,6 +89,17 @@ def _created(request: web.Request, kind: str, rid: str, answer: str) -> web.Resp
     )
 
 
+async def _here(request: web.Request, link: LinkRecord) -> None:
+    """The call's media lives on one node (with a shared store, the first to
+    claim it): elsewhere, ``307`` to that node's same URL (RFC 9725 4.5),
+    before any seat is taken."""
+    config = request.app[CONFIG]
+    host = await request.app[LINKS].store.claim_call(link.token_hash, config.ws_base_url, CALL_CLAIM_TTL)
+    if host != config.ws_base_url:
+        base = "https" + host[3:] if host.startswith("wss") else "http" + host[2:]
+        raise web.HTTPTemporaryRedirect(base + request.path_qs)
+
+
 async def whip_publish(request: web.Request) -> web.Response:
     service = request.app[LINKS]
     link = await service.find(request.match_info["token"])
@@ -92,6 +107,7 @@ async def whip_publish(request: web.Request) -> web.Response:
     request.app[LIMITER].check(request.remote, service.clock.now(), "joins")
     name = text_field(dict(request.query), "name", required=False, min_len=1, max_len=64) or DEFAULT_NAME
     sdp = await _offer(request)
+    await _here(request, link)
     grant = await service.join(link, name)
     try:
         rid, answer = await request.app[ENDPOINTS].publish(grant.ticket, sdp)
@@ -106,6 +122,7 @@ async def whep_view(request: web.Request) -> web.Response:
     service.check_e2ee(link, False, via="a WHEP viewer")
     request.app[LIMITER].check(request.remote, service.clock.now(), "viewers")
     sdp = await _offer(request)
+    await _here(request, link)
     call_of = Admission(
         participant_id="v_" + secrets.token_hex(8),
         name="",
