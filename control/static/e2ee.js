@@ -13,6 +13,42 @@
 //     whose media cannot be decrypted (a different key), from the worker's counts.
 import { onCall, onLink } from "./call-hooks.js";
 import { $, showMessage } from "./ui.js";
+import { LANG } from "./i18n.js";
+
+// This module's strings, English and French (the page's language: i18n.js).
+const STRINGS = {
+  en: {
+    newLink: "Create a new call link",
+    incompleteTitle: "This link is incomplete",
+    incompleteText: "This call is end-to-end encrypted, and its key is the last part of the link (after #key=). " +
+      "That part is missing or cut short: ask for the link again and open all of it.",
+    unsupportedTitle: "This browser can't join an end-to-end encrypted call",
+    unsupportedText: "It lacks encoded transforms (RTCRtpScriptTransform or encoded streams). Open the link in a current Chrome, Edge, Firefox or Safari.",
+    lobby: (code) => `End-to-end encrypted: the server cannot see or hear this call. Safety code ${code}: the others see the same code if they have the same link.`,
+    badgeTitle: "End-to-end encrypted: only people with the whole link can see and hear this call. Compare the safety code aloud: everyone with the same key sees the same code. To remove someone, the host revokes the link and shares a new one.",
+    badge: "End-to-end encrypted · safety code",
+    someone: "someone",
+    and: " and ",
+    failing: (who, n) => `Can't decrypt ${who}'s media: your link's key is not the one they use (${n} frames dropped, none shown). ` +
+      "Ask for the link again and open all of it, including the part after #key=.",
+  },
+  fr: {
+    newLink: "Créer un nouveau lien d’appel",
+    incompleteTitle: "Ce lien est incomplet",
+    incompleteText: "Cet appel est chiffré de bout en bout, et sa clé est la dernière partie du lien (après #key=). " +
+      "Cette partie manque ou est tronquée : redemandez le lien et ouvrez-le en entier.",
+    unsupportedTitle: "Ce navigateur ne peut pas rejoindre un appel chiffré de bout en bout",
+    unsupportedText: "Il ne gère pas les transformations encodées (RTCRtpScriptTransform ou encoded streams). Ouvrez le lien dans un Chrome, Edge, Firefox ou Safari récent.",
+    lobby: (code) => `Chiffré de bout en bout : le serveur ne peut ni voir ni entendre cet appel. Code de sécurité ${code} : les autres voient le même code s’ils ont le même lien.`,
+    badgeTitle: "Chiffré de bout en bout : seules les personnes ayant le lien complet voient et entendent cet appel. Comparez le code de sécurité à voix haute : tous ceux qui ont la même clé voient le même code. Pour exclure quelqu’un, l’hôte révoque le lien et en partage un nouveau.",
+    badge: "Chiffré de bout en bout · code de sécurité",
+    someone: "quelqu’un",
+    and: " et ",
+    failing: (who, n) => `Impossible de déchiffrer le son et l’image de ${who} : la clé de votre lien n’est pas la leur (${n} images rejetées, aucune affichée). ` +
+      "Redemandez le lien et ouvrez-le en entier, y compris la partie après #key=.",
+  },
+};
+const T = STRINGS[LANG] || STRINGS.en;
 
 const SALT = new TextEncoder().encode("callsfu e2ee v1");
 const KEY_RE = /^[A-Za-z0-9_-]{43}$/;
@@ -59,7 +95,7 @@ const E = {
 };
 
 function incomplete(reason, title, text) {
-  showMessage({ state: "unavailable", reason, icon: "alert", title, text, actions: [{ label: "Create a new call link", href: "/" }] });
+  showMessage({ state: "unavailable", reason, icon: "alert", title, text, actions: [{ label: T.newLink, href: "/" }] });
   document.getElementById("msg-icon").innerHTML = LOCK;
 }
 
@@ -67,15 +103,12 @@ onLink(async (link) => {
   if (!link.e2ee) return true;
   const raw = keyFromFragment();
   if (!raw) {
-    incomplete("e2ee_key_missing", "This link is incomplete",
-      "This call is end-to-end encrypted, and its key is the last part of the link (after #key=). " +
-      "That part is missing or cut short: ask for the link again and open all of it.");
+    incomplete("e2ee_key_missing", T.incompleteTitle, T.incompleteText);
     return false;
   }
   E.api = transformApi();
   if (!E.api || !window.crypto || !crypto.subtle) {
-    incomplete("e2ee_unsupported", "This browser can't join an end-to-end encrypted call",
-      "It lacks encoded transforms (RTCRtpScriptTransform or encoded streams). Open the link in a current Chrome, Edge, Firefox or Safari.");
+    incomplete("e2ee_unsupported", T.unsupportedTitle, T.unsupportedText);
     return false;
   }
   const baseKey = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey", "deriveBits"]);
@@ -96,14 +129,14 @@ function decorate() {
   note.className = "e2ee-note";
   note.id = "e2ee-lobby";
   note.innerHTML = LOCK + "<span></span>";
-  note.querySelector("span").textContent =
-    `End-to-end encrypted: the server cannot see or hear this call. Safety code ${E.safetyCode}: the others see the same code if they have the same link.`;
+  note.querySelector("span").textContent = T.lobby(E.safetyCode);
   $("lobby-sub").after(note);
   const badge = document.createElement("span");
   badge.className = "badge e2ee-badge";
   badge.id = "e2ee-badge";
-  badge.title = "End-to-end encrypted: only people with the whole link can see and hear this call. Compare the safety code aloud: everyone with the same key sees the same code. To remove someone, the host revokes the link and shares a new one.";
-  badge.innerHTML = LOCK + '<span class="e2ee-label">End-to-end encrypted · safety code</span> <b class="e2ee-code"></b>';
+  badge.title = T.badgeTitle;
+  badge.innerHTML = LOCK + '<span class="e2ee-label"></span> <b class="e2ee-code"></b>';
+  badge.querySelector(".e2ee-label").textContent = T.badge;
   badge.querySelector(".e2ee-code").textContent = E.safetyCode;
   $("call-title").after(badge);
   const banner = document.createElement("div");
@@ -166,10 +199,9 @@ function review() {
   const banner = document.getElementById("e2ee-banner");
   if (!banner) return;
   if (!failing.size) { banner.hidden = true; return; }
-  const names = [...failing].map((pid) => (client && client.participants.get(pid)) || "someone");
-  const who = names.length === 1 ? names[0] : names.slice(0, -1).join(", ") + " and " + names[names.length - 1];
-  banner.textContent = `Can't decrypt ${who}'s media: your link's key is not the one they use ` +
-    `(${totals().failed} frames dropped, none shown). Ask for the link again and open all of it, including the part after #key=.`;
+  const names = [...failing].map((pid) => (client && client.participants.get(pid)) || T.someone);
+  const who = names.length === 1 ? names[0] : names.slice(0, -1).join(", ") + T.and + names[names.length - 1];
+  banner.textContent = T.failing(who, totals().failed);
   banner.hidden = false;
 }
 

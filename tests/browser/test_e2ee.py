@@ -296,6 +296,8 @@ def test_an_e2ee_link_without_its_key_is_incomplete(e2ee_server: Server, browser
         expect(page.locator("#msg-text")).to_contain_text("after #key=")
         assert page.evaluate("() => window.callsfu.state") == "unavailable"
         assert page.evaluate("() => window.callsfu.reason") == "e2ee_key_missing"
+    page.goto(f"{link['url']}?lang=fr")  # in French too
+    expect(page.locator("#msg-title")).to_have_text("Ce lien est incomplet")
     assert http("GET", f"{e2ee_server.url}/api/links/{link['token']}")[1]["participants"] == 0
 
 
