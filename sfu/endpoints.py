@@ -44,11 +44,17 @@ class MediaEndpoints:
         """A WHIP publisher with a join ticket: (resource id, SDP answer).
         Refused: the ticket is bad, the call full, or the offer refused
         (SignalingError)."""
-        mux.current_mux.set(self.node.mux)  # its ICE gathers on the node's one port
-        gatekeeper = self.node.gatekeeper
-        admission = await gatekeeper.redeem(ticket)
+        admission = await self.node.gatekeeper.redeem(ticket)
         if admission is None:
             raise Refused("forbidden", "This join ticket is unknown, used or expired.")
+        return await self.publish_admitted(admission, sdp)
+
+    async def publish_admitted(self, admission: Admission, sdp: str) -> tuple[str, str]:
+        """The same for a publisher already admitted (its ticket redeemed: by
+        the gatekeeper, or by a front process for a worker); its seat is
+        released through the node's gatekeeper when it leaves."""
+        mux.current_mux.set(self.node.mux)  # its ICE gathers on the node's one port
+        gatekeeper = self.node.gatekeeper
         call = self._call(admission)
         if not call.admit(admission):
             self.node._forget_if_empty(call)

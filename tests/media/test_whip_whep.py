@@ -167,3 +167,19 @@ async def test_whep_viewer_switches_to_whoever_speaks_by_their_audio_levels(serv
         assert viewer.ssrcs() == before and set(before) == {"audio", "video"}
     finally:
         await asyncio.gather(a.leave(), b.leave(), viewer.close(), return_exceptions=True)
+
+
+async def test_whep_viewer_of_an_empty_call_is_ended_by_revocation(server: Server, http: aiohttp.ClientSession) -> None:
+    token = await new_link(http, server)
+    viewer = WhepViewer()
+    try:
+        await viewer.view(http, f"{server.url}/whep/{token}")  # before anyone publishes
+        assert await wait_for(lambda: viewer.pc.connectionState == "connected", 10)
+        assert (await link_info(http, server, token))["viewers"] == 1
+        server.revoke(token)
+        async with http.delete(viewer.location) as resp:
+            assert resp.status == 404  # ended with the call
+        async with http.post(f"{server.url}/whep/{token}", data="v=0", headers=SDP) as resp:
+            assert resp.status == 410 and (await resp.json())["error"]["code"] == "link_revoked"
+    finally:
+        await viewer.close()
