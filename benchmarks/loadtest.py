@@ -1,6 +1,6 @@
 """Load test: callsfu side by side with a transcoding relay, Janus, and the floor.
 
-    python -m benchmarks.loadtest [--scenario fanout|meeting|audio|join]
+    python -m benchmarks.loadtest [--scenario fanout|meeting|audio|join|bigcall]
         [--subscribers N | --sweep 1,4,16,31] [--participants N] [--seconds S]
         [--baselines transcoding,janus|none] [--json FILE] [--plot FILE.png] [--quick]
 
@@ -16,6 +16,14 @@ Scenarios:
   meeting  N people, each publishes Opus + VP8 (~300 kbps) and receives everyone
   audio    N people, Opus only, everyone receives everyone
   join     1 publisher streaming; N subscribers join at once: time to first frame
+  bigcall  N people (default 32) as in a meeting, but 3 speak (RFC 6464 levels) and each
+           shows 9 tiles (a `view`): beside the meeting of N in the same run, download
+           per receiver, CPU per participant, forwarded packets/s, and the time a
+           speaker switch takes to reach every receiver (benchmarks/bigcall.py)
+
+In meeting, audio and bigcall, each participant's time from its welcome until
+RTP from every other participant's streams arrived is reported too
+(``join_all_rtp_ms``; in bigcall, until its view's videos and the speakers' audio).
 
 Per target and N it reports the server process's CPU time per forwarded
 packet (utime+stime from /proc/PID/stat over the measurement window, divided
@@ -51,7 +59,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 NETNS_RUN = ROOT / "scripts" / "netns-run"
-SCENARIOS = ("fanout", "meeting", "audio", "join")
+SCENARIOS = ("fanout", "meeting", "audio", "join", "bigcall")
 TARGETS = ("callsfu", "transcoding", "janus")
 PER_ROOM = 31  # subscribers per call in fan-out: callsfu's limit is 32 people per call
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -261,6 +269,7 @@ def note(message: str) -> None:
 
 # -- one run: one target, one scenario, one N ------------------------------------------------------------------
 def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, clips: dict[str, list[bytes]]) -> dict[str, Any]:
+    from benchmarks import bigcall
     from benchmarks.synth import Spec
 
     label = f"{target_name} {scenario} N={n}"
@@ -290,10 +299,22 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
             expected_streams = 1
             fanout = n / len(rooms)
             result["calls"] = len(rooms)
+        elif scenario == "bigcall":
+            names = [f"p-{i}" for i in range(n)]
+            publishers = [
+                Spec(name, i, video="300kbps", audio=True, driver=driver, target=room,
+                     level=bigcall.SPEAKING_LEVEL - (10 if i == bigcall.SPEAKERS else 0),  # the next speaker: louder
+                     speaking=i < bigcall.SPEAKERS, view=bigcall.view_names(i, names))
+                for i, name in enumerate(names)
+            ]  # fmt: skip
+            for p in publishers:  # its view's videos and the speakers' audio (not its own)
+                p.expected_streams = len(p.view) + sum(1 for i in range(min(n, bigcall.SPEAKERS)) if i != p.index)
+            expected_streams = min(p.expected_streams for p in publishers)
+            fanout = 0  # (what each receiver gets depends on its view: delivered % is not computed)
         else:
             video = "300kbps" if scenario == "meeting" else None
-            publishers = [Spec(f"p-{i}", i, video=video, audio=True, driver=driver, target=room) for i in range(n)]
             expected_streams = (n - 1) * (2 if video else 1)
+            publishers = [Spec(f"p-{i}", i, video=video, audio=True, driver=driver, target=room, expected_streams=expected_streams) for i in range(n)]
             fanout = n - 1
         where: dict[str, int] = {}
         plan: list[list[Spec]] = [[] for _ in range(W)]
@@ -359,6 +380,16 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         rss = rss_mb(target.pid)
         status = [st for rep in workers.all(("status",)) for st in rep]
         sys.stderr.write("\n")
+        if scenario == "bigcall" and n > bigcall.SPEAKERS:
+            # the first speaker stops, a louder one starts: how soon does each receiver hear of it?
+            new = f"p-{bigcall.SPEAKERS}"
+            switched_at = time.monotonic()
+            workers.all(("speak", {"p-0": False, new: True}))
+            time.sleep(bigcall.SWITCH_WAIT)
+            led = [r for rep in workers.all(("led_since", switched_at, new)) for r in rep]
+            delays = [r["at"] - switched_at for r in led if r["at"] is not None]
+            result["speaker_switch_ms"] = bigcall.summary_ms(delays)
+            result["speaker_switch_reached"] = f"{len(delays)}/{len(led)}"
 
     dt = t1 - t0
     rx = sum(m["rx_packets"] for m in marks)
@@ -373,6 +404,13 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         return round(float(np.percentile(a, p)), 2) if len(a) else None
 
     first = [st["first_frame_ms"] for st in status if st["name"] in receivers and st["first_frame_ms"] is not None]
+    all_rtp = {st["name"]: None if st.get("all_rtp_ms") is None else round(st["all_rtp_ms"], 1) for st in status if st["name"] in receivers}
+    if scenario in ("meeting", "audio", "bigcall"):
+        got = [v / 1000 for v in all_rtp.values() if v is not None]
+        result["join_all_rtp_ms"] = {**bigcall.summary_ms(got), "reached": f"{len(got)}/{len(all_rtp)}", "per_participant": all_rtp}
+    if scenario in ("meeting", "bigcall"):
+        result["download_kbps_per_receiver"] = round(sum(m["rx_bytes"] for m in marks) * 8 / 1000 / (t1 - t0) / max(1, len(receivers)), 1)
+        result["cpu_pct_per_participant"] = round(100 * (cpu1 - cpu0) / (t1 - t0) / n, 2)
     cpu = cpu1 - cpu0
     decoded = next((m["decoded"] for m in marks if m["decoded"]), None)
     result.update({
@@ -411,6 +449,22 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
     if target_name == "transcoding" and not len(lat):
         result["latency_note"] = "not measurable: the relay re-encodes, so payloads can't be matched to their send time"
     return result
+
+
+def bigcall_table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """bigcall beside the full meeting: download per receiver, CPU per participant, packets/s, switch, join."""
+    lines = [f"{'':<10}{'N':>4}{'kbps down/receiver':>20}{'CPU %/participant':>19}{'pkt/s fwd':>11}{'switch p50/p99 ms':>19}{'all RTP p50/p99 ms':>20}"]
+    for name in ("meeting", "callsfu"):
+        for r in runs.get(name, []):
+            if "error" in r:
+                lines.append(f"{name:<10}{r.get('n', ''):>4}  error: {r['error'][:80]}")
+                continue
+            sw, jr = r.get("speaker_switch_ms") or {}, r.get("join_all_rtp_ms") or {}
+            lines.append(f"{'bigcall' if name == 'callsfu' else name:<10}{r['n']:>4}{r.get('download_kbps_per_receiver') or 0:>20.0f}"
+                         f"{r.get('cpu_pct_per_participant') or 0:>19.2f}{r['forwarded_pps']:>11.0f}"
+                         f"{str(sw.get('p50')) + ' / ' + str(sw.get('p99')) if sw else '-':>19}"
+                         f"{str(jr.get('p50')) + ' / ' + str(jr.get('p99')) if jr else '-':>20}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def marginal(runs: list[dict[str, Any]]) -> float | None:
@@ -499,7 +553,7 @@ def plot(runs: dict[str, list[dict[str, Any]]], scenario: str, path: Path, floor
 def make_clips(scenario: str) -> dict[str, list[bytes]]:
     from benchmarks.media import PROFILES, encode_vp8
 
-    wanted = {"fanout": ["1mbps"], "join": ["1mbps"], "meeting": ["300kbps"], "audio": []}[scenario]
+    wanted = {"fanout": ["1mbps"], "join": ["1mbps"], "meeting": ["300kbps"], "audio": [], "bigcall": ["300kbps"]}[scenario]
     return {name: encode_vp8(PROFILES[name]) for name in wanted}
 
 
@@ -537,7 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for b in baselines:
         if b not in ("transcoding", "janus"):
             parser.error(f"unknown baseline {b!r} (transcoding, janus or none)")
-    default_n = {"fanout": 16, "join": 16, "meeting": 8, "audio": 16}[args.scenario]
+    if args.scenario == "bigcall":
+        baselines = []  # callsfu's bigcall beside callsfu's full meeting of the same N
+    default_n = {"fanout": 16, "join": 16, "meeting": 8, "audio": 16, "bigcall": 32}[args.scenario]
     n_arg = args.subscribers if args.scenario in ("fanout", "join") else args.participants
     if args.scenario == "join" and args.participants and not args.subscribers:
         n_arg = args.participants
@@ -546,7 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         ns = [n_arg or default_n]
     if args.quick:
-        ns = [min(n, 4 if args.scenario in ("fanout", "join") else 3) for n in ns][:1] if not args.sweep else ns
+        quick_n = {"fanout": 4, "join": 4, "bigcall": 6}.get(args.scenario, 3)
+        ns = [min(n, quick_n) for n in ns][:1] if not args.sweep else ns
         args.seconds, args.warmup, args.ready_timeout = min(args.seconds, 2.0), min(args.warmup, 0.5), min(args.ready_timeout, 15.0)
     if any(n < 1 for n in ns) or (args.scenario in ("meeting", "audio") and any(n < 2 for n in ns)):
         parser.error("N must be at least 1 (2 for meeting and audio)")
@@ -563,6 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     targets = ["callsfu", *baselines]
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+    if args.scenario == "bigcall":
+        runs["meeting"] = []  # the everyone-receives-everything meeting, same N, same run
     floors: list[float] = []
     native_floors: list[float] = []  # the same loop from C (sfu/native), when built
     janus_error = None
@@ -585,6 +644,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             c_floor = native_floor_us_per_packet(30_000 if args.quick else 100_000)
             if c_floor is not None:
                 native_floors.append(c_floor)
+            if args.scenario == "bigcall":
+                try:
+                    runs["meeting"].append(run_once("callsfu", "meeting", n, args, clips))
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    note(f"meeting N={n} failed: {exc}")
+                    runs["meeting"].append({"target": "callsfu", "scenario": "meeting", "n": n, "error": str(exc)[:1000]})
             for t in targets:
                 if t == "janus" and janus_error:
                     runs[t].append({"target": t, "scenario": args.scenario, "n": n, "error": janus_error})
@@ -609,6 +676,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(table(runs, floor))
+    if args.scenario == "bigcall":
+        print(bigcall_table(runs))
     native_floor = round(float(np.median(native_floors)), 2) if native_floors else None
     if native_floor is not None:
         print(f"native floor (C: rewrite + SRTP protect + sendto, same run): {native_floor:.2f} µs/packet")

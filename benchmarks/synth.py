@@ -49,6 +49,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc import sdp as sdp_module
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
+from benchmarks.bigcall import SILENT_LEVEL, first_named_after, stamp_levels, view_message
 from benchmarks.media import PROFILES, LoopTrack, decode_vp8_frame, encode_opus, payload_key, rtp_payload, vp8_keyframe_start
 
 RECEIVER = "socket"  # or "aiortc" (see above); set before the workers fork
@@ -137,6 +138,10 @@ class Spec:
     driver: str = "callsfu"  # or "janus"
     target: dict[str, Any] = field(default_factory=dict)  # callsfu: base, token; janus: url, room
     feeds: list[int] = field(default_factory=list)  # janus: the publishers to subscribe to
+    level: int | None = None  # bigcall: its audio carries this RFC 6464 level while speaking, 127 otherwise
+    speaking: bool = False
+    view: list[str] = field(default_factory=list)  # bigcall: the names whose video it shows (a `view`)
+    expected_streams: int = 0  # when RTP from this many SSRCs arrived: "every other participant"
 
 
 class Participant:
@@ -159,12 +164,19 @@ class Participant:
         self.offers = 0  # subscribe offers received (renegotiations)
         self._tasks: list[asyncio.Task[Any]] = []
         self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.ids: dict[str, str] = {}  # name -> participant id (welcome, participant_joined)
+        self.speakers_log: list[tuple[float, list[str]]] = []  # (arrival, speakers) of each `speakers`
+        self.welcome_at: float | None = None
+        self.all_streams_at: float | None = None  # RTP from expected_streams SSRCs arrived
 
     # -- media helpers ------------------------------------------------------------------
     def publish_tracks(self, pc: RTCPeerConnection) -> None:
         if self.spec.audio:
             t = pc.addTransceiver(LoopTrack("audio", self.worker.opus(self.spec.index), 0.02, 48000), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
+            if self.spec.level is not None:
+                spec = self.spec
+                stamp_levels(t.sender, lambda: spec.level if spec.speaking else SILENT_LEVEL)
         if self.spec.video:
             profile = PROFILES[self.spec.video]
             self.video_track = LoopTrack("video", self.worker.clips[self.spec.video], 1 / profile.fps, 90000)
@@ -213,6 +225,8 @@ class Participant:
                 s = streams[ssrc] = Stream(seq)
                 stats.streams.append(s)
                 self.ssrcs.add(ssrc)
+                if self.all_streams_at is None and self.spec.expected_streams and len(self.ssrcs) >= self.spec.expected_streams:
+                    self.all_streams_at = now
             else:
                 s.received += 1
                 delta = (seq - s.last) & 0xFFFF
@@ -343,6 +357,12 @@ class Participant:
         welcome = json.loads((await ws.receive(timeout=30)).data)
         if welcome.get("type") != "welcome":
             raise RuntimeError(f"expected welcome, got {welcome}")
+        self.welcome_at = time.monotonic()
+        self.ids.update({p["name"]: p["id"] for p in welcome.get("participants", [])})
+
+        async def send_view() -> None:
+            if self.spec.view:
+                await ws.send_str(json.dumps(view_message(self.spec.view, self.ids)))
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         lock = asyncio.Lock()
 
@@ -358,10 +378,17 @@ class Participant:
                     async with lock:
                         sdp = await self.answer(m["sdp"])
                     await ws.send_str(json.dumps({"type": "subscribe_answer", "sdp": sdp}))
+                elif m["type"] == "speakers":
+                    self.speakers_log.append((time.monotonic(), list(m["speakers"])))
+                elif m["type"] == "participant_joined":
+                    self.ids[m["participant"]["name"]] = m["participant"]["id"]
+                    if m["participant"]["name"] in self.spec.view:
+                        await send_view()
                 elif m["type"] in ("error", "ended"):
                     self.error = self.error or json.dumps(m)
 
         self._tasks.append(asyncio.get_running_loop().create_task(read()))
+        await send_view()
         if self.spec.audio or self.spec.video:
             pc = self.publish_pc = new_pc()
             self.publish_tracks(pc)
@@ -602,9 +629,19 @@ class Worker:
         if what == "status":
             return [{"name": p.spec.name, "streams": len(p.ssrcs), "error": p.error, "offers": p.offers,
                      "first_frame_ms": None if p.first_frame_at is None else (p.first_frame_at - p.join_started) * 1000,
+                     "all_rtp_ms": None if p.all_streams_at is None or p.welcome_at is None else (p.all_streams_at - p.welcome_at) * 1000,
                      "keyframes_sent": p.video_track.keyframes_sent if p.video_track else 0,
                      "keyframe_requests": p.video_track.keyframe_requests if p.video_track else 0}
                     for p in self.participants]  # fmt: skip
+        if what == "speak":  # {name: speaking}
+            for p in self.participants:
+                if p.spec.name in command[1]:
+                    p.spec.speaking = command[1][p.spec.name]
+            return {"ok": True}
+        if what == "led_since":  # (since, name): when each receiver saw name lead the speakers
+            since, name = command[1], command[2]
+            return [{"name": p.spec.name, "at": first_named_after(p.speakers_log, since, p.ids.get(name, ""))}
+                    for p in self.participants if p.spec.name != name]  # fmt: skip
         if what == "mark":
             out = self.stats.mark()
             out["decoded"] = self.decoded

@@ -18,7 +18,8 @@ A participant starts speaking when the smoothed level reaches
 :data:`START_DB` in a window that is :data:`MIN_ACTIVITY` active, and stops
 when it falls under :data:`STOP_DB` (hysteresis: no flapping at one
 threshold). ``speakers`` lists those speaking, loudest first by an average
-of their windows' loudness (:data:`AVERAGING`); two swap places only when the
+of their windows' loudness (:data:`AVERAGING`; someone who starts speaking
+enters it at their current level); two swap places only when the
 one behind is :data:`SWAP_MARGIN_DB` louder (no reordering on every window
 between two people talking at once). ``ranking`` is everyone
 heard, speakers first, then by how recently they spoke: what the loudest-N
@@ -146,8 +147,9 @@ class SpeakerDetector:
         voice.average += AVERAGING * (loudness - voice.average)
         if voice.speaking:
             voice.speaking = voice.smoothed >= STOP_DB
-        else:
-            voice.speaking = voice.smoothed >= START_DB and activity >= MIN_ACTIVITY
+        elif voice.smoothed >= START_DB and activity >= MIN_ACTIVITY:
+            voice.speaking = True
+            voice.average = max(voice.average, voice.smoothed)  # ranked by how loud they start, not from silence
         if voice.speaking:
             voice.last_spoke = now
 

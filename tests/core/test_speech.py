@@ -130,3 +130,14 @@ def test_a_flood_of_packets_is_bounded_per_window() -> None:
     detector.update(0.1)
     assert detector.speakers == ["a"]  # measured once, over a bounded number of levels
     assert len(detector._voices["a"].levels) == 0
+
+
+def test_a_louder_newcomer_leads_within_a_few_windows() -> None:
+    """A speaker switch: someone louder starts while two others go on; they
+    lead within a few windows, not after their average climbed from silence."""
+    rng = np.random.default_rng(7)
+    detector = SpeakerDetector()
+    now, _ = run(detector, 3.0, {"a": speech(20, 0), "b": speech(20, 0), "c": SILENCE}, 0.0, rng)
+    assert set(detector.speakers) == {"a", "b"}
+    now, _ = run(detector, 3 * WINDOW, {"a": speech(20, 0), "b": speech(20, 0), "c": speech(10, 0)}, now, rng)
+    assert detector.speakers[0] == "c"
