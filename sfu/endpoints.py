@@ -37,7 +37,7 @@ class MediaEndpoints:
     def _call(self, admission: Admission) -> Call:
         call = self.node.calls.get(admission.call_id)
         if call is None:
-            call = self.node.calls[admission.call_id] = Call(admission)
+            call = self.node.calls[admission.call_id] = Call(admission, loudest_audio=self.node.loudest_audio)
         return call
 
     async def publish(self, ticket: str, sdp: str) -> tuple[str, str]:
