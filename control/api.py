@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -18,11 +19,13 @@ from control.validation import bool_field, call_type_field, json_object, only_fi
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 LINKS: web.AppKey[LinkService] = web.AppKey("links", LinkService)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
+WORKERS: web.AppKey[Callable[[], list[dict[str, Any]]]] = web.AppKey("workers")
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
-def _manage(request: web.Request, what: str = "create or revoke links") -> None:
+def manage(request: web.Request, what: str = "create or revoke links") -> None:
+    """Creating and revoking links (and draining): the API key, or loopback only."""
     config = request.app[CONFIG]
     check_manage(request.remote, request.headers.get("Authorization"), config.api_key, what)
     if config.api_key is None:  # loopback-only: the browser on this machine must not be rebound here
@@ -32,11 +35,11 @@ def _manage(request: web.Request, what: str = "create or revoke links") -> None:
 
 def check_operator(request: web.Request, what: str) -> None:
     """``/metrics``, ``/stats``: the rule of link management (loopback, or the API key)."""
-    _manage(request, what)
+    manage(request, what)
 
 
 async def create_link(request: web.Request) -> web.Response:
-    _manage(request)
+    manage(request)
     request.app[LIMITER].check(request.remote, request.app[LINKS].clock.now(), "new links")
     body = await json_object(request)
     only_fields(body, ("type", "title", "e2ee"))
@@ -66,7 +69,7 @@ async def show_link(request: web.Request) -> web.Response:
 
 
 async def revoke_link(request: web.Request) -> web.Response:
-    _manage(request)
+    manage(request)
     await request.app[LINKS].revoke(request.match_info["token"])
     return web.Response(status=204)
 
@@ -95,7 +98,10 @@ async def join_link(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """Joins are accepted (the server answers once its SFU processes are up);
+    ``workers``: one entry per SFU process, ``ready`` when it takes new calls."""
+    describe = request.app.get(WORKERS)
+    return web.json_response({"status": "ok", "workers": describe() if describe else []})
 
 
 async def openapi(request: web.Request) -> web.Response:

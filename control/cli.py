@@ -74,6 +74,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--webhook-url", action="append", default=None, help="POST call and link events there (Standard Webhooks); repeatable (CALLSFU_WEBHOOK_URL: several separated by spaces or commas)")
     p.add_argument("--webhook-secret", default=_env_default("webhook-secret", None), help="whsec_BASE64 key webhooks are signed with. Visible in ps: prefer --webhook-secret-file or CALLSFU_WEBHOOK_SECRET")
     p.add_argument("--webhook-secret-file", type=Path, default=_env_default("webhook-secret-file", None, Path), help="read --webhook-secret from this file (e.g. echo whsec_$(openssl rand -base64 32) > FILE)")
+    p.add_argument("--workers", type=int, default=_env_default("workers", os.cpu_count() or 1, int), help="SFU worker processes, each hosting whole calls on its own UDP port (--udp-port + its index); 0 runs the SFU inside the server process (default: the number of CPU cores)")
     p.add_argument("--log-level", default=_env_default("log-level", "info"), help="debug, info, warning (default info)")
     p.add_argument("--log-format", default=_env_default("log-format", "text"), help="text (default) or json: one JSON object per line, for log shippers")
     p.set_defaults(func=_serve)
@@ -168,6 +169,9 @@ def _serve(args: argparse.Namespace) -> int:
             webhook_secret=webhook_secret,
             log_format=args.log_format,
             loudest_audio=args.loudest_audio,
+            workers=args.workers,
+            forwarding=args.forwarding,
+            log_level=args.log_level,
         )
         if webhook_secret is not None:
             signing_key(webhook_secret)  # a malformed secret stops the start, with the reason
@@ -178,14 +182,19 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     configure_logs(args.log_level, config.log_format)
     logging.getLogger("aioice").setLevel(logging.WARNING)
-    from sfu.rtc import fanout
+    if config.workers:  # the workers choose (and log) it; this process forwards nothing
+        if (args.forwarding or "native").strip().lower() not in ("native", "python"):
+            print(f"callsfu: --forwarding must be one of native, python, not {args.forwarding!r}", file=sys.stderr)
+            return 2
+    else:
+        from sfu.rtc import fanout
 
-    try:
-        fanout.choose(args.forwarding)
-    except ValueError as exc:
-        print(f"callsfu: {exc}", file=sys.stderr)
-        return 2
-    logging.getLogger("callsfu").info("forwarding path: %s", fanout.describe())
+        try:
+            fanout.choose(args.forwarding)
+        except ValueError as exc:
+            print(f"callsfu: {exc}", file=sys.stderr)
+            return 2
+        logging.getLogger("callsfu").info("forwarding path: %s", fanout.describe())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(_quiet_bad_requests)
     raise_open_files_limit()
@@ -290,12 +299,16 @@ def _link_revoke(args: argparse.Namespace) -> int:
     return code
 
 
-def _link_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("link", help="create, show or revoke call links on a running server", description="Manage call links on a running callsfu server over its HTTP API.")
+def _client_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", default=_env_default("server", DEFAULT_SERVER), help=f"server base URL (default {DEFAULT_SERVER}; env CALLSFU_SERVER)")
     common.add_argument("--api-key", default=_env_default("api-key", None), help="the server's --api-key, if it has one (env CALLSFU_API_KEY)")
     common.add_argument("--api-key-file", type=Path, default=_env_default("api-key-file", None, Path), help="read --api-key from this file (env CALLSFU_API_KEY_FILE)")
+    return common
+
+
+def _link_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("link", help="create, show or revoke call links on a running server", description="Manage call links on a running callsfu server over its HTTP API.")
     lsub = p.add_subparsers(dest="link_command", required=True, metavar="{create,show,revoke}")
     c = lsub.add_parser("create", parents=[common], help="create a call link", description="Create a call link and print it as JSON (its url is what you share).")
     c.add_argument("--type", choices=["audio", "video"], required=True, help="audio or video call")
@@ -310,6 +323,22 @@ def _link_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     r.set_defaults(func=_link_revoke)
 
 
+def _drain(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {} if args.worker is None else {"worker": args.worker}
+    return _print(*_request(args, "POST", "/drain", body))
+
+
+def _drain_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    d = sub.add_parser(
+        "drain", parents=[common], help="move calls off a worker or off this node",
+        description="Stop placing new calls on one SFU worker (--worker I, see /healthz) or on the whole node,"
+        " and ask everyone in its calls to rejoin: they land on another worker or node. A drained worker is"
+        " replaced by a fresh one once its calls have moved.",
+    )  # fmt: skip
+    d.add_argument("--worker", type=int, default=None, help="the worker's id (default: the whole node)")
+    d.set_defaults(func=_drain)
+
+
 def _bench(args: argparse.Namespace) -> int:
     # the product never imports its benchmarks: they have their own entry point
     print("callsfu: the load test is `callsfu-bench ARGS` (or `python -m benchmarks ARGS`)", file=sys.stderr)
@@ -318,9 +347,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="callsfu", description="Call links on a Python SFU that forwards RTP without transcoding.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,link,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,link,drain,bench}")
     _serve_parser(sub)
-    _link_parser(sub)
+    common = _client_options()
+    _link_parser(sub, common)
+    _drain_parser(sub, common)
     b = sub.add_parser("bench", help="moved: the load test is callsfu-bench (python -m benchmarks)", add_help=False)
     b.add_argument("bench_args", nargs=argparse.REMAINDER)
     b.set_defaults(func=_bench)

@@ -11,6 +11,7 @@ TICKET_TTL = 30.0
 MAX_PARTICIPANTS_LIMIT = 32
 MAX_VIEWERS_LIMIT = 10_000
 LOG_FORMATS = ("text", "json")
+MAX_WORKERS = 256
 
 
 @dataclass(slots=True)
@@ -37,6 +38,9 @@ class Config:
     webhook_secret: str | None = None  # whsec_BASE64: Standard Webhooks signatures
     log_format: str = "text"  # or json: one JSON object per line
     loudest_audio: int = 3  # whose audio each participant gets at once: the N loudest (0: everyone's)
+    workers: int = 0  # SFU worker processes; 0: the SFU runs inside this process
+    forwarding: str | None = None  # handed to worker processes (native or python)
+    log_level: str = "info"  # handed to worker processes
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_participants <= MAX_PARTICIPANTS_LIMIT:
@@ -52,6 +56,10 @@ class Config:
             raise ValueError(
                 f"--loudest-audio must be between 0 (everyone) and {MAX_PARTICIPANTS_LIMIT}, not {self.loudest_audio}"
             )
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"--workers must be between 1 and {MAX_WORKERS}, not {self.workers}")
+        if self.udp_port and self.udp_port + max(self.workers - 1, 0) > 65535:
+            raise ValueError(f"--udp-port {self.udp_port} with --workers {self.workers} goes past port 65535")
         if not 0 <= self.udp_port <= 65535:
             raise ValueError(f"--udp-port must be between 0 and 65535, not {self.udp_port}")
         if self.link_ttl < 1:

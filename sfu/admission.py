@@ -10,10 +10,13 @@ that speaks to the shared store.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 CallType = Literal["audio", "video"]
+
+ADMISSION_HEADER = "X-Callsfu-Admission"  # how the front hands an Admission to a worker process
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +48,38 @@ class Refused(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def admission_from_header(raw: str) -> Admission:
+    """The header the front sends; ValueError naming what is wrong."""
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"{ADMISSION_HEADER} is not JSON") from None
+    if not isinstance(fields, dict):
+        raise ValueError(f"{ADMISSION_HEADER} must be a JSON object")
+    try:
+        admission = Admission(
+            participant_id=str(fields["participant_id"]),
+            name=str(fields["name"]),
+            call_id=str(fields["call_id"]),
+            call_type="audio" if fields["call_type"] == "audio" else "video",
+            title=str(fields["title"]),
+            max_participants=int(fields["max_participants"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{ADMISSION_HEADER} lacks or mistypes {exc}") from None
+    return admission
+
+
+def admission_header(admission: Admission) -> str:
+    return json.dumps(
+        {
+            "participant_id": admission.participant_id,
+            "name": admission.name,
+            "call_id": admission.call_id,
+            "call_type": admission.call_type,
+            "title": admission.title,
+            "max_participants": admission.max_participants,
+        }
+    )

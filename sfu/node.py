@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sfu.admission import Gatekeeper
+from sfu.admission import Admission, Gatekeeper
 from sfu.call import Call
 from sfu.events import EventSink
 from sfu.logcontext import PARTICIPANT
@@ -17,6 +17,7 @@ from sfu.observe import Observer
 from sfu.rtc import dtls_ciphers, fingerprints, mux, srtp_profiles
 from sfu.rtc.ice import host_addresses, use_host_addresses
 from sfu.session import CLOSE_TIMEOUT, Session
+from sfu.load import LoadMeter
 from sfu.signaling.messages import MAX_MESSAGE
 
 log = logging.getLogger("callsfu.sfu")
@@ -37,6 +38,8 @@ class SfuNode:
         self.ice_hosts = ice_hosts
         self.udp_port = udp_port
         self.mux: mux.UdpMux | None = None
+        self.draining = False  # moving its calls away: admits nobody new
+        self.load = LoadMeter()
         use_host_addresses(ice_hosts)
         fingerprints.install()
         srtp_profiles.install()
@@ -54,9 +57,6 @@ class SfuNode:
         return self.mux.port
 
     async def handle_ws(self, request: web.Request, ticket: str) -> web.StreamResponse:
-        # this request's task, and every task it starts (its call's, its
-        # session's), gathers ICE candidates on the node's one UDP port
-        mux.current_mux.set(self.mux)
         admission = await self.gatekeeper.redeem(ticket)
         if admission is None:
             return web.json_response(
@@ -68,7 +68,21 @@ class SfuNode:
                 },
                 status=403,
             )
+        return await self.handle_admitted(request, admission)
+
+    async def handle_admitted(self, request: web.Request, admission: Admission) -> web.StreamResponse:
+        """The participant's WebSocket, once its ticket was redeemed (here, or by
+        the front process that proxies it to this worker)."""
+        # this request's task, and every task it starts (its call's, its
+        # session's), gathers ICE candidates on the node's one UDP port
+        mux.current_mux.set(self.mux)
         PARTICIPANT.set(admission.participant_id)  # every log line of this task and those it starts names them
+        if self.draining:
+            await self.gatekeeper.release(admission)
+            return web.json_response(
+                {"error": {"code": "unavailable", "message": "This SFU is moving its calls elsewhere; join again."}},
+                status=503,
+            )
         call = self.calls.get(admission.call_id)
         if call is None:
             call = self.calls[admission.call_id] = Call(admission, self.on_event, self.loudest_audio)
@@ -139,6 +153,27 @@ class SfuNode:
         """:meth:`snapshot`, as the control plane asks for it (a front process
         awaits its workers' the same way)."""
         return self.snapshot()
+    async def drain(self, reason: str) -> None:
+        """Move every call elsewhere: each participant is asked to join again
+        (``rejoin``: a new POST …/join places the call on another worker or
+        node), then its session closes. Nobody new is admitted from now on."""
+        self.draining = True
+        sessions = [s for call in list(self.calls.values()) for s in call.sessions.values()]
+        for session in sessions:
+            session.send({"type": "rejoin", "reason": reason})
+        closing = [asyncio.ensure_future(s.close()) for s in sessions]
+        closing += [asyncio.ensure_future(v.close()) for call in list(self.calls.values()) for v in list(call.viewers.values())]
+        if closing:
+            await asyncio.wait(closing, timeout=END_CALL_TIMEOUT)
+
+    def report(self, now: float) -> dict[str, float | int]:
+        """What placement goes by: calls, participants, forwarded packets/s."""
+        calls = list(self.calls.values())
+        return {
+            "calls": len(calls),
+            "participants": sum(len(c.sessions) for c in calls),
+            "forwarded_per_s": round(self.load.forwarded_per_s(calls, now), 1),
+        }
 
     async def close(self) -> None:
         await asyncio.gather(*(self.end_call(call_id, "server_shutdown") for call_id in list(self.calls)))

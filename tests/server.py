@@ -41,7 +41,8 @@ def http(method: str, url: str, body: dict[str, Any] | None = None, headers: dic
 
 
 class Server:
-    """A real server process; ``wrapper`` replaces ``python -m control.cli``."""
+    """A real server process; ``wrapper`` replaces ``python -m control.cli``. One SFU
+    worker process (``--workers 1``) unless told otherwise: :attr:`sfu_pid` is it."""
 
     def __init__(
         self, data_dir: Path, *extra: str, wrapper: list[str] | None = None, env: dict[str, str] | None = None
@@ -54,12 +55,14 @@ class Server:
         self.log_path = data_dir / "server.log"
         self.cmd = [
             *(wrapper or [sys.executable, "-m", "control.cli"]), "serve", "--host", "127.0.0.1",
-            "--port", str(self.port), "--ice-host", "127.0.0.1", "--data-dir", str(data_dir / "data"), *extra,
+            "--port", str(self.port), "--ice-host", "127.0.0.1", "--data-dir", str(data_dir / "data"),
+            *([] if "--workers" in extra or (env and "CALLSFU_WORKERS" in env) else ["--workers", "1"]), *extra,
         ]  # fmt: skip
         self.start()
 
     def start(self) -> None:
         """Start (or start again: same port, same store) and wait for /healthz."""
+        self._sfu_pid: int | None = None
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -73,6 +76,15 @@ class Server:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"callsfu serve did not become healthy:\n{self.log()}")
+
+    @property
+    def sfu_pid(self) -> int:
+        """The process forwarding the media (the first SFU worker's; asked once per start)."""
+        if self._sfu_pid is None:
+            status, body = http("GET", self.url + "/healthz")
+            assert status == 200, body
+            self._sfu_pid = int(body["workers"][0]["pid"])
+        return self._sfu_pid
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +34,10 @@ async def test_create_show_and_health(tmp_path: Path) -> None:
     clock = FakeClock()
     async with running_server(tmp_path, clock) as (client, config):
         resp = await client.get("/healthz")
-        assert resp.status == 200 and await resp.json() == {"status": "ok"}
+        health = await resp.json()
+        assert resp.status == 200 and health["status"] == "ok", health
+        # in-process (no --workers): one SFU, this process
+        assert health["workers"] == [{"id": 0, "pid": os.getpid(), "ready": True, "calls": 0, "participants": 0}]
 
         resp = await client.post("/api/links", json={"type": "video", "title": "Standup"})
         assert resp.status == 201

@@ -289,6 +289,13 @@ class Peer:
         self.voice: SpeakingToneTrack | None = None
         self.join_fields = join_fields or {}  # more of the join body ({"e2ee": True})
         self.seal = seal  # applied to every encoded frame sent (E2EE: tests/e2ee_frames.py); needs encoded_video
+        auto_rejoin: bool = False,
+    ) -> None:
+        self.auto_rejoin = auto_rejoin  # like the web client: join again (a new POST) when dropped or told to
+        self.rejoins = 0
+        self.rejoin_reasons: list[str] = []
+        self._rejoiner: asyncio.Task[None] | None = None
+        self._leaving = False
         self.textured = textured
         self.receive_buffer = receive_buffer  # SO_RCVBUF of the subscribe sockets (0: the system's)
         self.video_fps, self.encoded_video = video_fps, encoded_video
@@ -402,6 +409,47 @@ class Peer:
                 self.errors.append(m)
             elif kind == "ended":
                 self.ended = m["reason"]
+            elif kind == "rejoin":
+                self.rejoin_reasons.append(m["reason"])
+                break
+        if self.auto_rejoin and not self._leaving and self.ended is None and self._rejoiner is None:
+            self._rejoiner = asyncio.get_running_loop().create_task(self._rejoin())
+
+    async def _rejoin(self) -> None:
+        """Drop everything of the old connection and join again until it works."""
+        try:
+            current = asyncio.current_task()
+            for task in self._tasks:
+                if task is not current:
+                    task.cancel()
+            self._tasks = []
+            for pc in (self.publish_pc, self.subscribe_pc):
+                if pc is not None:
+                    await pc.close()
+            if self.ws is not None and not self.ws.closed:
+                await self.ws.close()
+            self.publish_pc = self.subscribe_pc = None
+            self.tracks, self.received, self.roster = {}, {}, {}
+            self._mid_of_ssrc.clear()
+            self._kind_of_ssrc.clear()
+            delay = 0.1
+            while not self._leaving:
+                try:
+                    await self.join()
+                    self.rejoins += 1
+                    return
+                except (JoinRefused, aiohttp.ClientError, asyncio.TimeoutError, OSError, AssertionError, TypeError, ValueError):
+                    for task in self._tasks:
+                        task.cancel()
+                    self._tasks = []
+                    for pc in (self.publish_pc, self.subscribe_pc):
+                        if pc is not None:
+                            await pc.close()
+                    self.publish_pc = self.subscribe_pc = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+        finally:
+            self._rejoiner = None
 
     async def _answer_in_turn(self, sdp: str) -> None:
         async with self._lock:
@@ -652,6 +700,9 @@ class Peer:
                 await pc.close()
 
     async def close(self) -> None:
+        self._leaving = True
+        if self._rejoiner is not None:
+            self._rejoiner.cancel()
         for task in self._tasks:
             task.cancel()
         for pc in (self.publish_pc, self.subscribe_pc):

@@ -110,7 +110,7 @@ async def test_a_junk_flood_drops_the_flooder_and_nobody_else_stalls(server: Ser
     a, b = await honest_pair(http, server, token)
     attacker_id, attacker = await raw_join(http, server, token, "flood")
     try:
-        before = rss_kib(server.proc.pid)
+        before = rss_kib(server.sfu_pid)
         junk = b"x" * 4000
         health: list[float] = []
         with MediaWatch([a, b]) as watch:
@@ -128,7 +128,7 @@ async def test_a_junk_flood_drops_the_flooder_and_nobody_else_stalls(server: Ser
             assert cut_off, f"the flooder was never dropped ({sent} junk frames taken)"
             health.append(await healthz_seconds(http, server))
             await asyncio.sleep(1)
-        growth = rss_kib(server.proc.pid) - before
+        growth = rss_kib(server.sfu_pid) - before
         print(
             f"junk flood: {sent} frames sent, longest media gap {watch.longest:.2f} s ({watch.worst}),"
             f" slowest /healthz {max(health):.3f} s, server RSS +{growth} KiB"
@@ -233,7 +233,7 @@ async def test_an_ssrc_churn_is_capped_and_nobody_stalls(server: Server, http: a
         ext_id = next(e.id for e in section.rtp.headerExtensions if e.uri.endswith("sdes:mid"))
         pt = section.rtp.codecs[0].payloadType
         mid = str(vandal.publish_pc.getTransceivers()[0].mid)
-        before = rss_kib(server.proc.pid)
+        before = rss_kib(server.sfu_pid)
         with MediaWatch([a, b]) as watch:
             for i in range(20000):  # a fresh SSRC on every packet, all claiming the audio section
                 try:
@@ -243,7 +243,7 @@ async def test_an_ssrc_churn_is_capped_and_nobody_stalls(server: Server, http: a
                 if i % 100 == 0:
                     await asyncio.sleep(0.02)  # this process decodes the honest peers too
             await asyncio.sleep(1)
-        growth = rss_kib(server.proc.pid) - before
+        growth = rss_kib(server.sfu_pid) - before
         print(f"SSRC churn: 20000 new SSRCs, server RSS +{growth} KiB, longest media gap {watch.longest:.2f} s ({watch.worst})")
         assert growth < 4 * 1024, f"the server kept {growth} KiB for 20000 SSRCs"
         assert watch.longest < 1.0, f"{watch.worst} stalled {watch.longest:.2f} s"

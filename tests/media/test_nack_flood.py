@@ -155,8 +155,8 @@ async def flood(server: Server, http: aiohttp.ClientSession, rounds: int, interv
         tally = Tally(attacker)
         assert await wait_for(lambda: len(tally.video_ssrcs()) == 2 and all(
             ((tally.last[s] - tally.first[s]) & 0xFFFF) >= 40 for s in tally.video_ssrcs()), 15)
-        rss_before = rss_peak = rss(server.proc.pid)
-        cpu_before, started = cpu_seconds(server.proc.pid), time.monotonic()
+        rss_before = rss_peak = rss(server.sfu_pid)
+        cpu_before, started = cpu_seconds(server.sfu_pid), time.monotonic()
         media_before = tally.media_bytes
         stop = asyncio.Event()
         watchers = [asyncio.create_task(watch_stalls(x, y, stop)) for x, y in ((a, b), (b, a))]
@@ -168,18 +168,18 @@ async def flood(server: Server, http: aiohttp.ClientSession, rounds: int, interv
                 result.nack_bytes += len(nack)
             await asyncio.sleep(interval)
             if i % 10 == 0:
-                rss_peak = max(rss_peak, rss(server.proc.pid))
-        result.cpu = cpu_seconds(server.proc.pid) - cpu_before
+                rss_peak = max(rss_peak, rss(server.sfu_pid))
+        result.cpu = cpu_seconds(server.sfu_pid) - cpu_before
         lasted = time.monotonic() - started
         await asyncio.sleep(1.0)  # what is still queued for the attacker arrives
         result.media_bytes = tally.media_bytes - media_before
-        quiet_before = cpu_seconds(server.proc.pid)
+        quiet_before = cpu_seconds(server.sfu_pid)
         await asyncio.sleep(lasted)
-        result.quiet_cpu = cpu_seconds(server.proc.pid) - quiet_before
+        result.quiet_cpu = cpu_seconds(server.sfu_pid) - quiet_before
         stop.set()
         result.stall = max(await asyncio.gather(*watchers))
         result.health_failures = await health
-        result.rss_growth = max(rss_peak, rss(server.proc.pid)) - rss_before
+        result.rss_growth = max(rss_peak, rss(server.sfu_pid)) - rss_before
         result.rtx_bytes, result.rtx_packets = tally.rtx_bytes, tally.rtx_packets
         print(
             f"NACK flood ({rounds} rounds, {interval * 1000:.0f} ms apart): {result.nack_bytes} NACK bytes sent, "

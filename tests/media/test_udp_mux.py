@@ -88,7 +88,7 @@ async def test_every_participant_uses_the_one_udp_port(tmp_path: Path, http: aio
             assert candidates(p.publish_pc.remoteDescription.sdp) == {("127.0.0.1", port)}
             assert candidates(p.subscribe_pc.remoteDescription.sdp) == {("127.0.0.1", port)}
             assert nominated(p.publish_pc) == nominated(p.subscribe_pc) == ("127.0.0.1", port)
-        assert udp_ports_of(server.proc.pid) == {port}  # 16 connections, one UDP port
+        assert udp_ports_of(server.sfu_pid) == {port}  # 16 connections, one UDP port
     finally:
         await asyncio.gather(*(p.leave() for p in peers), return_exceptions=True)
         server.stop()
@@ -199,7 +199,7 @@ async def test_32_person_video_call_under_1024_descriptors(tmp_path: Path, http:
     try:
         assert "open files limit: 1024" in server.log()
         port = printed_udp_port(server)
-        idle = open_descriptors(server.proc.pid)
+        idle = open_descriptors(server.sfu_pid)
         token = await new_link(http, server)
         # Video only, 5 frames/s of 160×120, encoded once and looped: 32
         # publishers and 992 received streams share this one test process. Two
@@ -232,8 +232,8 @@ async def test_32_person_video_call_under_1024_descriptors(tmp_path: Path, http:
             assert len(flowing) == 31, (p.name, {m: after.get(m, 0) - before.get(m, 0) for m in p.tracks})
         # 64 ICE connections, one UDP socket; descriptors grow by the
         # participant (a WebSocket, a send socket), never by the connection
-        assert udp_ports_of(server.proc.pid) == {port}
-        grown = open_descriptors(server.proc.pid) - idle
+        assert udp_ports_of(server.sfu_pid) == {port}
+        grown = open_descriptors(server.sfu_pid) - idle
         assert grown <= 2 * len(peers) + 8, grown
         for p in peers:
             assert p.errors == []
