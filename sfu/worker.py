@@ -9,8 +9,9 @@ worker hosting the call over a private unix socket, with the
 straight to the worker's UDP port, whose candidates its SDP carries.
 
 On the same socket, ``GET /control`` is the front's one control WebSocket:
-the worker reports its load there twice a second and takes orders
-(``end_call``, ``drain``). When that socket closes (the front is gone) the
+the worker reports its load there twice a second, forwards its calls'
+webhook events and takes orders (``end_call``, ``drain``, ``observe``); these
+messages are keyed ``op``, never ``type``: none is signaling. When that socket closes (the front is gone) the
 worker exits. SIGTERM drains it: every participant is asked to ``rejoin``.
 """
 
@@ -78,18 +79,18 @@ async def _control(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=None, max_msg_size=0)
     await ws.prepare(request)
     assert node.mux is not None
-    await ws.send_json({"type": "hello", "pid": os.getpid(), "udp_port": node.mux.port})
+    await ws.send_json({"op": "hello", "pid": os.getpid(), "udp_port": node.mux.port})
 
     async def report() -> None:
         while not ws.closed:
             load = node.report(time.monotonic())
-            await ws.send_json({"type": "load", "draining": node.draining, "resources": list(endpoints.resources), **load})
+            await ws.send_json({"op": "load", "draining": node.draining, "resources": list(endpoints.resources), **load})
             await asyncio.sleep(REPORT_INTERVAL)
 
     async def forward_events() -> None:  # the calls' webhook events, in order
         while not ws.closed:
             event = await events.get()
-            await ws.send_json({"type": "event", **event})
+            await ws.send_json({"op": "event", **event})
 
     tasks = [asyncio.ensure_future(report()), asyncio.ensure_future(forward_events())]
     try:
@@ -97,13 +98,13 @@ async def _control(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             order: dict[str, Any] = json.loads(msg.data)
-            kind = order.get("type")
+            kind = order.get("op")
             if kind == "end_call":
                 asyncio.ensure_future(node.end_call(str(order["call_id"]), str(order["reason"])))
             elif kind == "drain":
                 asyncio.ensure_future(node.drain(str(order.get("reason", "worker_draining"))))
             elif kind == "observe":
-                await ws.send_json({"type": "snapshot", "id": order["id"], "snapshot": node.snapshot()})
+                await ws.send_json({"op": "snapshot", "id": order["id"], "snapshot": node.snapshot()})
     finally:
         for task in tasks:
             task.cancel()

@@ -202,17 +202,17 @@ class WorkerPool:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             report = json.loads(msg.data)
-            if report.get("type") == "event":
+            if report.get("op") == "event":
                 if self.on_event is not None:
                     try:
                         self.on_event(str(report["event"]), dict(report["data"]))
                     except Exception:
                         log.exception("a worker's %s event was not delivered", report.get("event"))
-            elif report.get("type") == "snapshot":
+            elif report.get("op") == "snapshot":
                 asked = self._asked.pop(int(report["id"]), None)
                 if asked is not None and not asked.done():
                     asked.set_result(dict(report["snapshot"]))
-            elif report.get("type") == "load":
+            elif report.get("op") == "load":
                 if self.endpoints is not None:
                     self.endpoints.still_open(worker, set(report.get("resources", ())))
                 worker.calls = int(report["calls"])
@@ -275,7 +275,7 @@ class WorkerPool:
     async def end_call(self, call_id: str, reason: str) -> None:
         placement = self.placements.get(call_id)
         if placement is not None:
-            await placement.worker.send({"type": "end_call", "call_id": call_id, "reason": reason})
+            await placement.worker.send({"op": "end_call", "call_id": call_id, "reason": reason})
 
     async def drain_worker(self, index: int, reason: str = "worker_draining") -> int:
         """Stop placing on worker ``index`` and move its calls; it is replaced
@@ -285,7 +285,7 @@ class WorkerPool:
         worker = self.workers[index]
         worker.draining = True
         moved = self.placements.forget_worker(worker)
-        await worker.send({"type": "drain", "reason": reason})
+        await worker.send({"op": "drain", "reason": reason})
         asyncio.ensure_future(self._replace_when_empty(worker, worker.generation))
         return moved
 
@@ -303,7 +303,7 @@ class WorkerPool:
         for worker in self.workers:
             worker.draining = True
             moved += self.placements.forget_worker(worker)
-            await worker.send({"type": "drain", "reason": reason})
+            await worker.send({"op": "drain", "reason": reason})
         return moved
 
     async def observe(self) -> dict[str, Any]:
@@ -315,7 +315,7 @@ class WorkerPool:
             self._asks += 1
             fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
             self._asked[self._asks] = fut
-            if await worker.send({"type": "observe", "id": self._asks}):
+            if await worker.send({"op": "observe", "id": self._asks}):
                 asks.append(fut)
             else:
                 self._asked.pop(self._asks, None)

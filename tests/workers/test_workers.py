@@ -145,8 +145,10 @@ def everyone_sees_everyone(peers: list[Peer]) -> bool:
     return all(a.sees(b) for a in peers for b in peers if a is not b)
 
 
-def hosting_worker(server: Server) -> dict[str, Any]:
-    return next(w for w in workers(server) if w["participants"] > 0)
+async def hosting_worker(server: Server, participants: int) -> dict[str, Any]:
+    """The one worker whose load report counts the call's ``participants``."""
+    assert await wait_for(lambda: any(w["participants"] == participants for w in workers(server)), 5), workers(server)
+    return next(w for w in workers(server) if w["participants"] == participants)
 
 
 async def test_kill_9_of_a_worker_everyone_is_back_within_5_s(server: Server, session: aiohttp.ClientSession) -> None:
@@ -155,7 +157,7 @@ async def test_kill_9_of_a_worker_everyone_is_back_within_5_s(server: Server, se
     peers = await _peers_in_call(session, server, link["token"], 3)
     try:
         assert await wait_for(lambda: everyone_sees_everyone(peers), 20), "the call never started"
-        victim = hosting_worker(server)
+        victim = await hosting_worker(server, 3)
         os.kill(victim["pid"], signal.SIGKILL)
         back = await wait_for(lambda: all(p.rejoins == 1 for p in peers) and everyone_sees_everyone(peers), 5, 0.02)
         assert back, f"not everyone sees everyone 5 s after the kill: rejoins {[p.rejoins for p in peers]}"
@@ -181,7 +183,7 @@ async def test_drain_moves_a_call_to_the_other_worker_without_an_error(server: S
     peers = await _peers_in_call(session, server, link["token"], 2)
     try:
         assert await wait_for(lambda: everyone_sees_everyone(peers), 20), "the call never started"
-        before = hosting_worker(server)
+        before = await hosting_worker(server, 2)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "control.cli", "drain", "--worker", str(before["id"]), "--server", server.url,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
