@@ -74,6 +74,7 @@ def create_app(
             media = pool = WorkerPool(
                 config.workers, udp_port=config.udp_port, ice_hosts=config.ice_host, forwarding=config.forwarding,
                 log_level=config.log_level, log_format=config.log_format, max_viewers=config.max_viewers,
+                loudest_audio=config.loudest_audio,
                 on_event=webhooks.emit,
             )  # fmt: skip
             await pool.start()
@@ -88,7 +89,10 @@ def create_app(
             from sfu.endpoints import MediaEndpoints  # (here: a front process of workers needs no aiortc)
             from sfu.node import SfuNode
 
-            media = node = SfuNode(gatekeeper=service, ice_hosts=config.ice_host, udp_port=config.udp_port, on_event=webhooks.emit, loudest_audio=config.loudest_audio)
+            media = node = SfuNode(
+                gatekeeper=service, ice_hosts=config.ice_host, udp_port=config.udp_port, on_event=webhooks.emit,
+                loudest_audio=config.loudest_audio,
+            )  # fmt: skip
             udp_port = await node.start()
             print(f"callsfu media (ICE/DTLS/SRTP) on UDP port {udp_port}", flush=True)
             hosted = node.calls.keys

@@ -142,11 +142,13 @@ async def _end(request: web.Request) -> web.Response:
     return web.json_response({"ended": ended})
 
 
-async def serve(socket_path: str, ice_hosts: list[str], udp_port: int, index: int = 0, max_viewers: int = 100) -> None:
+async def serve(
+    socket_path: str, ice_hosts: list[str], udp_port: int, index: int = 0, max_viewers: int = 100, loudest_audio: int = 3
+) -> None:
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     node = SfuNode(
         gatekeeper=FrontGatekeeper(), ice_hosts=ice_hosts, udp_port=udp_port,
-        on_event=lambda type_, data: events.put_nowait({"event": type_, "data": data}),
+        on_event=lambda type_, data: events.put_nowait({"event": type_, "data": data}), loudest_audio=loudest_audio,
     )  # fmt: skip
     node.observer = Observer(worker_id=index)
     port = await node.start()

@@ -93,6 +93,7 @@ class WorkerPool:
         log_level: str = "info",
         log_format: str = "text",
         max_viewers: int = 100,
+        loudest_audio: int = 3,
         on_event: EventSink | None = None,
     ) -> None:
         if count < 1:
@@ -103,6 +104,7 @@ class WorkerPool:
         self.log_level = log_level
         self.log_format = log_format
         self.max_viewers = max_viewers
+        self.loudest_audio = loudest_audio
         self.on_event = on_event  # the workers' call events: the front's webhooks
         self.endpoints: RemoteEndpoints | None = None  # WHIP/WHEP resources, told when theirs end
         self._asked: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -148,7 +150,7 @@ class WorkerPool:
         cmd = [
             sys.executable, "-m", "control.workers.process", "--socket", worker.socket_path, "--index", str(worker.index),
             "--udp-port", str(port), "--log-level", self.log_level, "--log-format", self.log_format,
-            "--max-viewers", str(self.max_viewers),
+            "--max-viewers", str(self.max_viewers), "--loudest-audio", str(self.loudest_audio),
         ]  # fmt: skip
         for host in self.ice_hosts:
             cmd += ["--ice-host", host]

@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ice-host", action="append", default=[])
     p.add_argument("--forwarding", default=None)
     p.add_argument("--max-viewers", type=int, default=100)
+    p.add_argument("--loudest-audio", type=int, default=3)
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", default="text")
     args = p.parse_args(argv)
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvloop
 
     try:
-        uvloop.run(serve(args.socket, args.ice_host, args.udp_port, args.index, args.max_viewers))
+        uvloop.run(serve(args.socket, args.ice_host, args.udp_port, args.index, args.max_viewers, args.loudest_audio))
     except OSError as exc:
         print(f"callsfu worker: {exc.strerror or exc}", file=sys.stderr)
         return 1

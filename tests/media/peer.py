@@ -284,13 +284,12 @@ class Peer:
         send_drop_every: int = 0, record_sequences: bool = False, video_fps: int = 15, encoded_video: bool = False,
         audio_level: int | None = None,
         join_fields: dict[str, Any] | None = None, seal: Callable[[str, bytes], bytes] | None = None,
+        auto_rejoin: bool = False,
     ) -> None:
         self.audio_level = audio_level  # set: the tone carries this RFC 6464 level while speaking (see speak)
         self.voice: SpeakingToneTrack | None = None
         self.join_fields = join_fields or {}  # more of the join body ({"e2ee": True})
         self.seal = seal  # applied to every encoded frame sent (E2EE: tests/e2ee_frames.py); needs encoded_video
-        auto_rejoin: bool = False,
-    ) -> None:
         self.auto_rejoin = auto_rejoin  # like the web client: join again (a new POST) when dropped or told to
         self.rejoins = 0
         self.rejoin_reasons: list[str] = []
