@@ -271,6 +271,17 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
     assert_sees(a, [(late, idl)])  # the others still see each other
     phase("the wrong key checked")
 
+    # A dropped connection: the page joins again by itself, still saying it encrypts
+    a.page.evaluate("() => window.callsfu.client.ws.close()")
+    wait_until(
+        lambda: a.page.evaluate("() => window.callsfu.state === 'connected' && window.callsfu.selfId") not in (False, None, ida),
+        20, what="Ann rejoined after her socket dropped",
+    )
+    ida2 = self_id(a.page)
+    assert_sees(late, [(a, ida2)])
+    assert_sees(a, [(late, idl)])
+    phase("Ann's rejoin checked")
+
     # The key is nowhere on the server: its log, its data directory, its API.
     shown = http("GET", f"{srv.url}/api/links/{link['token']}")[1]
     health = http("GET", f"{srv.url}/healthz")[1]
