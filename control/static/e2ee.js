@@ -23,7 +23,7 @@ const STRINGS = {
     incompleteText: "This call is end-to-end encrypted, and its key is the last part of the link (after #key=). " +
       "That part is missing or cut short: ask for the link again and open all of it.",
     unsupportedTitle: "This browser can't join an end-to-end encrypted call",
-    unsupportedText: "It lacks encoded transforms (RTCRtpScriptTransform or encoded streams). Open the link in a current Chrome, Edge, Firefox or Safari.",
+    unsupportedText: "It lacks encoded transforms (RTCRtpScriptTransform or encoded streams) or WebCrypto (which needs HTTPS). Open the link in a current Chrome, Edge, Firefox or Safari, over HTTPS.",
     lobby: (code) => `End-to-end encrypted: the server cannot see or hear this call. Safety code ${code}: the others see the same code if they have the same link.`,
     badgeTitle: "End-to-end encrypted: only people with the whole link can see and hear this call. Compare the safety code aloud: everyone with the same key sees the same code. To remove someone, the host revokes the link and shares a new one.",
     badge: "End-to-end encrypted · safety code",
@@ -38,7 +38,7 @@ const STRINGS = {
     incompleteText: "Cet appel est chiffré de bout en bout, et sa clé est la dernière partie du lien (après #key=). " +
       "Cette partie manque ou est tronquée : redemandez le lien et ouvrez-le en entier.",
     unsupportedTitle: "Ce navigateur ne peut pas rejoindre un appel chiffré de bout en bout",
-    unsupportedText: "Il ne gère pas les transformations encodées (RTCRtpScriptTransform ou encoded streams). Ouvrez le lien dans un Chrome, Edge, Firefox ou Safari récent.",
+    unsupportedText: "Il ne gère pas les transformations encodées (RTCRtpScriptTransform ou encoded streams) ou WebCrypto (qui exige HTTPS). Ouvrez le lien dans un Chrome, Edge, Firefox ou Safari récent, en HTTPS.",
     lobby: (code) => `Chiffré de bout en bout : le serveur ne peut ni voir ni entendre cet appel. Code de sécurité ${code} : les autres voient le même code s’ils ont le même lien.`,
     badgeTitle: "Chiffré de bout en bout : seules les personnes ayant le lien complet voient et entendent cet appel. Comparez le code de sécurité à voix haute : tous ceux qui ont la même clé voient le même code. Pour exclure quelqu’un, l’hôte révoque le lien et en partage un nouveau.",
     badge: "Chiffré de bout en bout · code de sécurité",

@@ -309,6 +309,11 @@ def test_an_e2ee_link_without_its_key_is_incomplete(e2ee_server: Server, browser
         assert page.evaluate("() => window.callsfu.reason") == "e2ee_key_missing"
     page.goto(f"{link['url']}?lang=fr")  # in French too
     expect(page.locator("#msg-title")).to_have_text("Ce lien est incomplet")
+    # a browser without encoded transforms says so rather than joining with plain media
+    page.add_init_script("delete window.RTCRtpScriptTransform; delete RTCRtpSender.prototype.createEncodedStreams;")
+    page.goto(f"{link['url']}?name=Ann&autojoin=1#key={new_key()}")
+    expect(page.locator("#msg-title")).to_have_text("This browser can't join an end-to-end encrypted call")
+    assert page.evaluate("() => window.callsfu.reason") == "e2ee_unsupported"
     assert http("GET", f"{e2ee_server.url}/api/links/{link['token']}")[1]["participants"] == 0
 
 
