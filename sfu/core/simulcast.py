@@ -40,6 +40,7 @@ SIZE_SLACK = 0.9  # a layer 10 % smaller than the tile still counts as large eno
 CONGESTED = 0.8  # a REMB below this share of what is sent: the subscriber is congested
 HOLD_AFTER_CONGESTION = 8.0  # seconds without stepping up after a congestion cut
 REMB_STALE = 5.0  # seconds after which a REMB no longer counts
+PEAK_WINDOW = 10.0  # seconds a REMB peak is remembered (a fall from it is congestion)
 
 
 def validate_rid(rid: str) -> str:
@@ -119,29 +120,38 @@ class Bandwidth:
     """One subscriber's bandwidth, from its REMB, as a budget for :func:`allocate`.
 
     A receiver's REMB only grows to about 1.5x what it receives, so it cannot
-    say how much more would fit: it limits, it never invites. The budget is
-    the REMB while it is below :data:`CONGESTED` of what the subscriber is
-    sent (it is congested: step down), then, for
-    :data:`HOLD_AFTER_CONGESTION` seconds, the larger of the REMB and what is
-    sent (no stepping up); otherwise None (the view alone decides)."""
+    say how much more would fit: it limits, it never invites. And a REMB that
+    keeps rising is an estimator still ramping up, not a congested link
+    (Chromium's starts near 10 kbit/s here and climbs about 1 kbit/s a
+    second while it decodes a 300 kbit/s layer without loss). So the
+    subscriber counts as congested when its REMB is below :data:`CONGESTED`
+    of what it is sent *and* has fallen below :data:`CONGESTED` of its own
+    recent peak (over :data:`PEAK_WINDOW` seconds): the budget is then the
+    REMB (step down), and for :data:`HOLD_AFTER_CONGESTION` seconds after,
+    the larger of the REMB and what is sent (no stepping up); otherwise None
+    (the view alone decides)."""
 
-    __slots__ = ("bitrate", "at", "held_until")
+    __slots__ = ("bitrate", "at", "held_until", "_peak", "_peak_at")
 
     def __init__(self) -> None:
         self.bitrate: float | None = None
         self.at = 0.0
         self.held_until = float("-inf")
+        self._peak = 0.0
+        self._peak_at = float("-inf")
 
     def on_remb(self, bitrate: float, now: float) -> None:
         self.bitrate = float(bitrate)
         self.at = now
+        if bitrate >= self._peak or now - self._peak_at > PEAK_WINDOW:
+            self._peak, self._peak_at = float(bitrate), now
 
     def budget(self, sending: float, now: float) -> float | None:
         """The budget now, given ``sending`` bits per second sent to it."""
         remb = self.bitrate
         if remb is None or now - self.at > REMB_STALE:
             return None
-        if remb < CONGESTED * sending:
+        if remb < CONGESTED * sending and remb < CONGESTED * self._peak:
             self.held_until = now + HOLD_AFTER_CONGESTION
             return remb
         if now < self.held_until:

@@ -63,10 +63,19 @@ def test_bandwidth_limits_only_when_congested_then_holds() -> None:
     bw.on_remb(1_500_000, 0.0)
     assert bw.budget(1_000_000, 0.5) is None  # room to spare: the view decides
     bw.on_remb(500_000, 1.0)
-    assert bw.budget(1_000_000, 1.0) == 500_000  # congested: step down
+    assert bw.budget(1_000_000, 1.0) == 500_000  # fallen from its peak, below what is sent: step down
     bw.on_remb(450_000, 2.0)
     assert bw.budget(400_000, 2.0) == 450_000  # held: no stepping up yet
     bw.on_remb(450_000, 8.0)
     assert bw.budget(400_000, 8.5) == 450_000
     assert bw.budget(400_000, 9.5) is None  # the hold is over
     assert bw.budget(400_000, 20.0) is None  # and a stale REMB counts for nothing
+
+
+def test_a_rising_remb_is_a_ramp_up_not_congestion() -> None:
+    bw = Bandwidth()
+    for t in range(20):  # what Chromium sends while it decodes 300 kbit/s without loss
+        bw.on_remb(10_000 + 1_000 * t, float(t))
+        assert bw.budget(300_000, float(t)) is None
+    bw.on_remb(12_000, 20.0)  # then it falls: that is congestion
+    assert bw.budget(300_000, 20.0) == 12_000

@@ -193,7 +193,8 @@ def test_the_plan_follows_the_view_and_the_bandwidth() -> None:
     assert moves == [(small, layers[0])]
     assert plan([large], lambda key: views[id(large)], Bandwidth(), now) == [(large, layers[2])]
     congested = Bandwidth()
-    congested.on_remb(1_000.0, now)  # far below what the top layer needs
+    congested.on_remb(5_000_000.0, now - 1)
+    congested.on_remb(1_000.0, now)  # fallen far below what the top layer needs
     assert plan([small], lambda key: None, congested, now) == [(small, layers[0])]
     # a hidden tile is left alone (nothing is sent to it: no keyframe to ask for)
     assert plan([small], lambda key: (0, 0), Bandwidth(), now) == []
