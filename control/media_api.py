@@ -8,6 +8,8 @@
   neither can encrypt or decrypt with the key in the link's fragment.
 - ``POST /whep/TOKEN``, a receive-only offer → ``201`` likewise; a viewer
   of the current speaker, no seat, at most ``--max-viewers`` per call.
+- The ``201`` lists ``--ice-server`` STUN/TURN servers as ``Link`` headers
+  (RFC 9725 4.6), TURN ones with credentials for this session.
 - ``DELETE`` on the resource ends it (``200``); ``PATCH`` answers ``405``:
   no trickle ICE and no ICE restart, so every offer carries its candidates.
 - With a shared store, a call's media lives on one node: a POST to another
@@ -24,6 +26,7 @@ from aiohttp import web
 
 from control.api import CONFIG, LIMITER, LINKS
 from control.errors import STATUS, ApiError
+from control.ice_servers import ice_servers_for
 from control.links import CALL_CLAIM_TTL
 from control.store.base import LinkRecord
 from control.tokens import token_hash
@@ -76,17 +79,28 @@ def _refused(exc: Refused | SignalingError) -> ApiError:
     return ApiError(exc.code if exc.code in STATUS else "bad_request", exc.message)
 
 
+def _ice_links(request: web.Request, rid: str) -> str:
+    """The STUN/TURN servers (``--ice-server``, TURN credentials per session)
+    as RFC 9725 4.6 ``Link`` values; "" without any."""
+    config = request.app[CONFIG]
+    servers = ice_servers_for(config.ice_servers, config.turn_secret, rid, request.app[LINKS].clock.now())
+    links = []
+    for server in servers:
+        for url in server["urls"]:
+            link = f'<{url}>; rel="ice-server"'
+            if "username" in server and "credential" in server:
+                link += f'; username="{server["username"]}"; credential="{server["credential"]}"; credential-type="password"'
+            links.append(link)
+    return ", ".join(links)
+
+
 def _created(request: web.Request, kind: str, rid: str, answer: str) -> web.Response:
     base = request.app[CONFIG].base_url
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type=SDP_TYPE,
-        headers={
-            "Location": f"{base}/{kind}/{request.match_info['token']}/{rid}",
-            "ETag": f'"{secrets.token_hex(8)}"',
-        },
-    )
+    headers = {"Location": f"{base}/{kind}/{request.match_info['token']}/{rid}", "ETag": f'"{secrets.token_hex(8)}"'}
+    links = _ice_links(request, rid)
+    if links:
+        headers["Link"] = links
+    return web.Response(status=201, text=answer, content_type=SDP_TYPE, headers=headers)
 
 
 async def _here(request: web.Request, link: LinkRecord) -> None:

@@ -19,7 +19,12 @@ VIEWERS = 2
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("whip"), "--max-participants", str(MAX), "--max-viewers", str(VIEWERS))
+    secret = tmp_path_factory.mktemp("turn") / "secret"
+    secret.write_text("not-a-real-turn-server\n")  # (no TURN server runs: the Link headers are what is checked)
+    srv = Server(
+        tmp_path_factory.mktemp("whip"), "--max-participants", str(MAX), "--max-viewers", str(VIEWERS),
+        "--ice-server", "stun:127.0.0.1:3478", "--ice-server", "turn:127.0.0.1:3478?transport=udp", "--turn-secret-file", str(secret),
+    )  # fmt: skip
     yield srv
     srv.stop()
 
@@ -43,6 +48,9 @@ async def test_whip_publisher_is_a_participant_others_see_and_hear(server: Serve
         await watcher.join()
         location = await encoder.publish(http, f"{server.url}/whip/{token}?name=Studio%20A")
         assert location.startswith(f"{server.url}/whip/{token}/")
+        stun, turn = encoder.links.split(", <")  # RFC 9725 4.6: the ICE servers, TURN with credentials
+        assert stun == '<stun:127.0.0.1:3478>; rel="ice-server"'
+        assert turn.startswith('turn:127.0.0.1:3478?transport=udp>; rel="ice-server"; username="') and 'credential-type="password"' in turn
         assert await wait_for(lambda: "Studio A" in watcher.roster.values(), 10), watcher.roster
         pid = next(p for p, n in watcher.roster.items() if n == "Studio A")
         assert await wait_for(lambda: sorted(k for p, k in watcher.tracks.values() if p == pid) == ["audio", "video"], 10)

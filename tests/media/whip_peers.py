@@ -21,16 +21,18 @@ class HttpRefused(Exception):
         self.status, self.body = status, body
 
 
-async def post_offer(http: aiohttp.ClientSession, url: str, pc: RTCPeerConnection) -> tuple[str, str]:
-    """POST ``pc``'s offer; set the answer. Returns (Location, ETag)."""
+async def post_offer(http: aiohttp.ClientSession, url: str, pc: RTCPeerConnection) -> tuple[str, str, str]:
+    """POST ``pc``'s offer; set the answer. Returns (Location, ETag, Link)."""
     await pc.setLocalDescription(await pc.createOffer())
     async with http.post(url, data=pc.localDescription.sdp, headers=SDP) as resp:
         if resp.status != 201:
             raise HttpRefused(resp.status, await resp.json())
         assert resp.content_type == "application/sdp"
-        answer, location, etag = await resp.text(), resp.headers["Location"], resp.headers.get("ETag", "")
+        answer, location = await resp.text(), resp.headers["Location"]
+        etag, link = resp.headers.get("ETag", ""), resp.headers.get("Link", "")
+    assert etag.startswith('"') and etag.endswith('"'), etag  # a strong entity tag (RFC 9725)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    return location, etag
+    return location, etag, link
 
 
 class WhipPublisher:
@@ -40,6 +42,7 @@ class WhipPublisher:
         self.index = index
         self.pc = new_pc()
         self.location = ""
+        self.links = ""  # the Link header of the 201 (ICE servers)
         if audio:
             t = self.pc.addTransceiver(EncodedToneTrack(tone_of(index)), direction="sendonly")
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"])
@@ -48,7 +51,7 @@ class WhipPublisher:
             t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")])
 
     async def publish(self, http: aiohttp.ClientSession, url: str) -> str:
-        self.location, _ = await post_offer(http, url, self.pc)
+        self.location, _, self.links = await post_offer(http, url, self.pc)
         return self.location
 
     async def close(self) -> None:
@@ -72,7 +75,7 @@ class WhepViewer:
             self._tasks.append(asyncio.get_running_loop().create_task(self._consume(track)))
 
     async def view(self, http: aiohttp.ClientSession, url: str) -> str:
-        self.location, _ = await post_offer(http, url, self.pc)
+        self.location, _, _ = await post_offer(http, url, self.pc)
         return self.location
 
     async def _consume(self, track: MediaStreamTrack) -> None:
