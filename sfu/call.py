@@ -218,7 +218,7 @@ class Call:
         if receiver is None or inbound.media_ssrc is None:
             return
         observe.count_keyframe_request()
-        asyncio.get_running_loop().create_task(receiver._send_rtcp_pli(inbound.media_ssrc))
+        asyncio.get_running_loop().create_task(receiver._send_rtcp_pli(inbound.media_ssrc), context=self._context)
 
     async def _run_timer(self) -> None:
         """The call's one timer: every publisher's feedback (RR, REMB, NACKs:

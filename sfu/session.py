@@ -8,6 +8,7 @@ one offer outstanding, changes meanwhile go into the next one).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import secrets
@@ -22,6 +23,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from sfu import observe
 from sfu.admission import Admission
+from sfu.logcontext import PARTICIPANT
 from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
 from sfu.core.simulcast import Bandwidth
@@ -107,7 +109,11 @@ class Session:
         self.budget = MessageBudget()
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._queued = 0  # bytes of messages queued and not yet handed to the socket
-        self._writer = asyncio.get_running_loop().create_task(self._write())
+        # this participant's context: every task it starts names them in its log
+        # lines, also when someone else's join or publish sets the task going
+        PARTICIPANT.set(self.pid)
+        self._context = contextvars.copy_context()
+        self._writer = asyncio.get_running_loop().create_task(self._write(), context=self._context)
 
     # -- outbound messages -----------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -345,7 +351,7 @@ class Session:
     # -- subscribe: we offer ------------------------------------------------------------
     def tracks_changed(self) -> None:
         if self._negotiation is None or self._negotiation.done():
-            self._negotiation = asyncio.get_running_loop().create_task(self._negotiate())
+            self._negotiation = asyncio.get_running_loop().create_task(self._negotiate(), context=self._context)
         else:
             self._dirty = True
 

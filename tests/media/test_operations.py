@@ -150,6 +150,10 @@ async def test_metrics_move_during_a_call_and_webhooks_tell_its_life_in_order(
     unnamed = [e for e in media if not e.get("participant_id") and not e["message"].startswith(node_lines)]
     assert media and unnamed == [], unnamed
     assert {e.get("participant_id") for e in media} >= {ann, bob}
+    # and the right one: each has two connections (publish, subscribe), each logs its DTLS once,
+    # though one's subscribe connection is set going by the other's join
+    dtls = [e["participant_id"] for e in media if e["message"].startswith("DTLS up")]
+    assert sorted(dtls) == sorted([ann, ann, bob, bob]), dtls
 
 
 async def test_a_webhook_receiver_that_hangs_does_not_hold_joins(tmp_path: Path, http: aiohttp.ClientSession) -> None:
