@@ -87,7 +87,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def _wait_until(check: Callable[[], Awaitable[bool]], proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 45  # callsfu serve and its SFU workers, on a busy machine
     while True:
         with contextlib.suppress(OSError, aiohttp.ClientError, asyncio.TimeoutError):
             if await check():

@@ -35,6 +35,8 @@ log = logging.getLogger("callsfu")
 
 SFU: web.AppKey[SfuNode] = web.AppKey("sfu")  # in-process (--workers 0)
 POOL: web.AppKey[WorkerPool] = web.AppKey("pool", WorkerPool)  # --workers N
+MEDIA: web.AppKey[Any] = web.AppKey("media")  # whichever of the two
+DRAIN_WAIT = 5.0  # seconds a node shutting down (SIGTERM) gives its people to move to another node
 
 
 def open_store(config: Config) -> LinkStore:
@@ -64,6 +66,8 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_store = store if store is not None else open_store(config)
         await the_store.clear_seats()
+        if hasattr(the_store, "url"):
+            the_store.url = config.ws_base_url  # where other nodes send the joins of calls it hosts
         await the_store.heartbeat(NODE_TTL)  # alive before the first seat is redeemed through it
         service = LinkService(config, the_store, clock or SystemClock())
         webhooks.start()
@@ -105,7 +109,9 @@ def create_app(
         background = [
             loop.create_task(service.follow_revocations(hosted)),
             loop.create_task(service.keep_calls(hosted)),
+            loop.create_task(service.keep_alive()),
         ]
+        app[MEDIA] = media
         yield
         for task in background:
             task.cancel()
@@ -114,6 +120,7 @@ def create_app(
         await the_store.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(_move_calls_before_stopping)
     add_security_headers(app, config)
     add_routes(app)
     media_api.add_routes(app)
@@ -167,6 +174,8 @@ async def _drain(request: web.Request) -> web.Response:
         raise ApiError("bad_request", "'worker' must be a worker's id (an integer, see /healthz).")
     pool = request.app.get(POOL)
     if pool is not None:
+        if worker is None:
+            await request.app[LINKS].drain_node()
         try:
             moved = await (pool.drain() if worker is None else pool.drain_worker(worker))
         except ValueError as exc:
@@ -176,5 +185,23 @@ async def _drain(request: web.Request) -> web.Response:
             raise ApiError("bad_request", f"there is no worker {worker} (this server runs its SFU in-process: worker 0)")
         node = request.app[SFU]
         moved = sum(len(c.sessions) for c in node.calls.values())
+        if worker is None:
+            await request.app[LINKS].drain_node()
         asyncio.ensure_future(node.drain("node_draining" if worker is None else "worker_draining"))
     return web.json_response({"draining": "node" if worker is None else f"worker {worker}", "participants": moved})
+
+
+async def _move_calls_before_stopping(app: web.Application) -> None:
+    """SIGTERM with a shared store: other nodes take this node's calls. It
+    stops being placed on, lets go of its calls and asks everyone in them to
+    rejoin (they land on a live node), and waits a moment for them to go.
+    With SQLite there is nowhere else: the calls end (``server_shutdown``)."""
+    service, media = app.get(LINKS), app.get(MEDIA)
+    if service is None or media is None or not hasattr(service.store, "release_claims"):
+        return
+    await service.drain_node()
+    log.info("shutting down: moving this node's calls to the other nodes")
+    await media.drain("node_draining")
+    deadline = time.monotonic() + DRAIN_WAIT
+    while time.monotonic() < deadline and any(w["participants"] for w in workers_of(app)):
+        await asyncio.sleep(0.1)

@@ -21,8 +21,9 @@ from sfu.events import EventSink, emit
 log = logging.getLogger("callsfu")
 
 CALL_CLAIM_TTL = 20.0  # seconds a node holds a call it hosts without renewing
-CALL_CLAIM_RENEW = 5.0  # also how often a node heart-beats and re-checks its calls' links
-NODE_TTL = 30.0  # a node silent this long is dead: the seats held through it are freed
+CALL_CLAIM_RENEW = 5.0  # how often a node renews its calls' claims and re-checks their links
+HEARTBEAT_INTERVAL = 1.0  # how often a node says it is alive (and frees dead nodes' seats)
+NODE_TTL = 3.0  # a node silent this long is dead: its seats are freed, its calls go to the next node to claim them
 BACKOFF_MIN = 0.2  # seconds before following revocations again after the store failed
 BACKOFF_MAX = 5.0
 
@@ -121,9 +122,6 @@ class LinkService:
         while True:
             await asyncio.sleep(CALL_CLAIM_RENEW)
             try:
-                released = await self.store.heartbeat(NODE_TTL)
-                if released:
-                    log.info("freed %d seats held through nodes that stopped heart-beating", released)
                 for call_id in list(hosted()):
                     await self.store.claim_call(call_id, self.config.ws_base_url, CALL_CLAIM_TTL)
                 await self.recheck_calls(hosted, after_outage=outage)
@@ -136,6 +134,40 @@ class LinkService:
                 if not outage:
                     log.warning("the store failed (%s); retrying every %.0f s", type(exc).__name__, CALL_CLAIM_RENEW)
                 outage = True
+
+    async def keep_alive(self) -> None:
+        """Heart-beat every second: a node silent for NODE_TTL is dead, and the
+        next node to heart-beat frees the seats held through it (its calls are
+        claimed anew by the next join, on a live node)."""
+        if hasattr(self.store, "url"):
+            self.store.url = self.config.ws_base_url  # (a shared store: where other nodes send its calls' joins)
+        failed = False
+        while True:
+            try:
+                released = await self.store.heartbeat(NODE_TTL)
+                if released:
+                    log.info("freed %d seats held through nodes that stopped heart-beating", released)
+                failed = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failed:
+                    log.warning("heart-beating failed (%s); retrying every %.0f s", type(exc).__name__, HEARTBEAT_INTERVAL)
+                failed = True
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+    async def drain_node(self) -> int:
+        """This node takes no new calls (a shared store hands them to another
+        node) and lets go of those it hosts; returns the claims dropped."""
+        if hasattr(self.store, "draining"):
+            self.store.draining = True
+        try:
+            await self.store.heartbeat(NODE_TTL)
+            release = getattr(self.store, "release_claims", None)
+            return int(await release()) if release is not None else 0
+        except Exception as exc:  # the store is away: the claims lapse by themselves
+            log.warning("could not hand this node's calls over (%s)", type(exc).__name__)
+            return 0
 
     async def recheck_calls(self, hosted: Callable[[], Iterable[str]], after_outage: bool) -> None:
         """End the hosted calls whose link was revoked (a revocation this node

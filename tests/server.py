@@ -64,7 +64,7 @@ class Server:
         """Start (or start again: same port, same store) and wait for /healthz."""
         self._sfu_pid: int | None = None
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 45  # (the front and its worker import aiortc one after the other; slow on a busy machine)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break

@@ -13,10 +13,16 @@ race. Only hashes of tokens and tickets are stored. Keys (``P`` is the prefix,
     P pending:{token_hash}  zset   unused tickets of a link, scored by expiry
     P connected:{token_hash} set   participants in the call
     P node:{node_id}        set    participants connected through that node
-    P host:{token_hash}     string the WebSocket base URL of the node hosting
-                                   the call's media (expires unless renewed)
+    P host:{token_hash}     string "NODE_ID URL": the node hosting the call's
+                                   media and its WebSocket base URL (expires
+                                   unless renewed; a node whose heartbeat
+                                   lapsed loses its calls to the next claim)
     P nodes                 set    node ids that have held seats
-    P alive:{node_id}       string present while that node heart-beats
+    P alive:{node_id}       string present while that node heart-beats: "1", or
+                                   "draining" (it takes no new calls)
+    P url:{node_id}         string that node's WebSocket base URL
+    P claims:{node_id}      set    host keys that node has claimed (to let go of
+                                   them when it drains)
 
 Times are the ``now`` the caller passes, never Redis's clock. Unused tickets
 and their pending sets also carry a Redis TTL (their lifetime plus a minute),
@@ -146,9 +152,11 @@ redis.call('DEL', KEYS[1])
 return n
 """
 
-# ARGV: prefix, node, ttl_ms -> seats released from nodes no longer alive.
+# ARGV: prefix, node, ttl_ms, state ('1' or 'draining'), url -> seats released
+# from nodes no longer alive.
 _HEARTBEAT = """
-redis.call('SET', P .. 'alive:' .. ARGV[2], '1', 'PX', ARGV[3])
+redis.call('SET', P .. 'alive:' .. ARGV[2], ARGV[4], 'PX', ARGV[3])
+if ARGV[5] ~= '' then redis.call('SET', P .. 'url:' .. ARGV[2], ARGV[5]) end
 redis.call('SADD', P .. 'nodes', ARGV[2])
 local n = 0
 for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
@@ -165,11 +173,47 @@ return n
 # KEYS: pending. ARGV: prefix, now.
 _DROP_EXPIRED = "drop_expired(KEYS[1], ARGV[2]) return 1"
 
+# KEYS: host. ARGV: prefix, node id, url, ttl_ms -> the URL of the node hosting the call.
+# A holder that stopped heart-beating (its alive key lapsed) is taken over; a
+# node draining hands a call it does not hold yet to a live node that is not.
 _CLAIM_CALL = """
 local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return holder end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return ARGV[1]
+if holder then
+  local sep = string.find(holder, ' ', 1, true)
+  local node = sep and string.sub(holder, 1, sep - 1) or ''
+  if node == ARGV[2] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    return string.sub(holder, sep + 1)
+  end
+  if node ~= '' and redis.call('EXISTS', P .. 'alive:' .. node) == 1 then
+    return string.sub(holder, sep + 1)
+  end
+end
+local chosen, url = ARGV[2], ARGV[3]
+if redis.call('GET', P .. 'alive:' .. ARGV[2]) == 'draining' then
+  for _, other in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+    if redis.call('GET', P .. 'alive:' .. other) == '1' then
+      local other_url = redis.call('GET', P .. 'url:' .. other)
+      if other_url then chosen, url = other, other_url break end
+    end
+  end
+end
+redis.call('SET', KEYS[1], chosen .. ' ' .. url, 'PX', ARGV[4])
+return url
+"""
+
+# ARGV: prefix, node -> how many call claims of that node were dropped.
+_RELEASE_CLAIMS = """
+local n = 0
+for _, key in ipairs(redis.call('SMEMBERS', P .. 'claims:' .. ARGV[2])) do
+  local holder = redis.call('GET', key)
+  if holder and string.sub(holder, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then
+    redis.call('DEL', key)
+    n = n + 1
+  end
+end
+redis.call('DEL', P .. 'claims:' .. ARGV[2])
+return n
 """
 
 
@@ -193,7 +237,10 @@ class RedisStore:
         self._release = script(_PRELUDE + _RELEASE)
         self._clear_node = script(_PRELUDE + _CLEAR_NODE)
         self._drop_expired = script(_PRELUDE + _DROP_EXPIRED)
-        self._claim_call = script(_CLAIM_CALL)
+        self._claim_call = script(_PRELUDE + _CLAIM_CALL)
+        self._release_claims = script(_PRELUDE + _RELEASE_CLAIMS)
+        self.draining = False  # heart-beats as draining: new calls go to other nodes
+        self.url = ""  # this node's WebSocket base URL, for calls other nodes hand it
         self._heartbeat = script(_PRELUDE + _HEARTBEAT)
 
     @classmethod
@@ -300,11 +347,21 @@ class RedisStore:
     async def claim_call(self, token_hash: str, node: str, ttl: float) -> str:
         """A call's media lives on one node: the first to claim it, for ``ttl``
         seconds, renewed by that node while the call goes on."""
-        holder: Any = await self._claim_call(keys=[self._key("host", token_hash)], args=[node, str(int(ttl * 1000))])
+        key = self._key("host", token_hash)
+        holder: Any = await self._claim_call(keys=[key], args=[self.prefix, self.node_id, node, str(int(ttl * 1000))])
+        if str(holder) == node:
+            await self.redis.sadd(self.prefix + "claims:" + self.node_id, key)  # type: ignore[misc]
         return str(holder)
 
+    async def release_claims(self) -> int:
+        """Let go of every call this node hosts (it drains): their next joins
+        are placed on another live node."""
+        dropped: Any = await self._release_claims(args=[self.prefix, self.node_id])
+        return int(dropped)
+
     async def heartbeat(self, ttl: float) -> int:
-        released: Any = await self._heartbeat(args=[self.prefix, self.node_id, str(int(ttl * 1000))])
+        state = "draining" if self.draining else "1"
+        released: Any = await self._heartbeat(args=[self.prefix, self.node_id, str(int(ttl * 1000)), state, self.url])
         return int(released)
 
     async def announce_revoked(self, token_hash: str) -> None:
