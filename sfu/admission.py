@@ -66,6 +66,7 @@ def admission_from_header(raw: str) -> Admission:
             call_type="audio" if fields["call_type"] == "audio" else "video",
             title=str(fields["title"]),
             max_participants=int(fields["max_participants"]),
+            e2ee=fields.get("e2ee") is True,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{ADMISSION_HEADER} lacks or mistypes {exc}") from None
@@ -81,5 +82,6 @@ def admission_header(admission: Admission) -> str:
             "call_type": admission.call_type,
             "title": admission.title,
             "max_participants": admission.max_participants,
+            "e2ee": admission.e2ee,
         }
     )

@@ -124,6 +124,8 @@ def test_cli_link_create_e2ee_makes_the_key_locally(tmp_path: Path) -> None:
         assert urls[0][1] != urls[1][1]  # a fresh key per link
         for token, _ in urls:
             assert http("GET", f"{srv.url}/api/links/{token}")[1]["e2ee"] is True
+        # the worker process hosting the call knows it is E2EE too (the front hands it the Admission)
+        asyncio.run(_welcome_says_e2ee(srv, urls[0][0]))
         # the key is nowhere the server keeps things: its log and its data directory
         srv.stop()
         blobs = [srv.log().encode()] + [p.read_bytes() for p in (tmp_path / "srv" / "data").rglob("*") if p.is_file()]
@@ -144,3 +146,24 @@ async def test_whip_and_whep_are_refused_by_an_e2ee_call(tmp_path: Path) -> None
             assert (status, code) == (403, "e2ee_required") and who in message and "#key=" in message
         shown = await (await client.get(f"/api/links/{token}")).json()
         assert shown["participants"] == 0  # no seat was taken
+
+
+async def _welcome_says_e2ee(srv: Server, token: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{srv.url}/api/links/{token}/join", json={"name": "Ann", "e2ee": True}) as resp:
+            grant = await resp.json()
+            assert resp.status == 200 and grant["e2ee"] is True, grant
+        async with session.ws_connect(grant["ws_url"]) as ws:
+            welcome = await ws.receive_json(timeout=10)
+            assert welcome["call"]["e2ee"] is True, welcome
+            await ws.send_json({"type": "leave"})
+
+
+def test_the_admission_handed_to_a_worker_keeps_e2ee() -> None:
+    from sfu.admission import Admission, admission_from_header, admission_header
+
+    for e2ee in (True, False):
+        admission = Admission("p_1", "Ann", "c", "video", "T", 32, e2ee=e2ee)
+        assert admission_from_header(admission_header(admission)) == admission
+    legacy = json.dumps({"participant_id": "p", "name": "n", "call_id": "c", "call_type": "audio", "title": "", "max_participants": 2})
+    assert admission_from_header(legacy).e2ee is False
