@@ -162,8 +162,11 @@ class CallsfuLike(Target):
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         if name == "callsfu":
+            # --workers 0: the SFU in this one process, whose CPU and RSS are measured (with
+            # worker processes the calls would run in children /proc/PID does not count)
             cmd = [sys.executable, "-m", "control.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                   "--ice-host", "127.0.0.1", "--data-dir", str(workdir / "data"), "--log-level", "warning"]  # fmt: skip
+                   "--ice-host", "127.0.0.1", "--data-dir", str(workdir / "data"), "--log-level", "warning",
+                   "--workers", "0"]  # fmt: skip
         else:
             cmd = [sys.executable, "-m", "benchmarks.baselines.transcoding", "--port", str(port)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSFU_")}

@@ -65,7 +65,8 @@ def measure(n: int, args: argparse.Namespace, clips: dict[str, list[bytes]]) -> 
         if args.tracemalloc:
             env["CALLSFU_BENCH_TRACEMALLOC"] = "1"
         cmd = [sys.executable, "-m", "benchmarks.memory_server", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--ice-host", "127.0.0.1", "--data-dir", str(work / "data"), "--log-level", "warning"]  # fmt: skip
+               "--ice-host", "127.0.0.1", "--data-dir", str(work / "data"), "--log-level", "warning",
+               "--workers", "0"]  # fmt: skip  (the SFU in the probed process)
         log = work / "server.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent)
