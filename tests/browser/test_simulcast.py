@@ -123,8 +123,16 @@ def test_two_viewers_get_the_layer_their_tile_needs(server: Server, chromium: Ca
     def decoded() -> dict[str, Any]:
         return {name: tuple(page.evaluate(INBOUND_SIZE_JS, mid) or (0, 0, 0))[:2] for name, (page, mid) in sizes.items()}
 
-    got = wait_until(lambda: decoded() == want and decoded(), 30, what=f"decoded sizes {want} (tiles {tile_sizes})")
-    assert got == want
+    seen: list[dict[str, Any]] = []
+
+    def settled() -> bool:
+        seen.append(decoded())
+        return seen[-1] == want
+
+    try:
+        wait_until(settled, 30, what=f"decoded sizes {want} (tiles {tile_sizes})")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; decoded {seen[-1] if seen else None}") from None
     for viewer in viewers:  # still the right picture after the layer moves
         wait_tile_colour(viewer.page, pid, publisher.colour)
         before = viewer.page.evaluate(INBOUND_SIZE_JS, sizes[viewer.name][1])
