@@ -148,6 +148,10 @@ class Target:
     name = ""
     pid = 0
 
+    def pids(self) -> list[int]:
+        """Every process of the server under test (callsfu: the front and its SFU workers)."""
+        return [self.pid]
+
     def room(self, call_type: str) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -157,7 +161,7 @@ class Target:
 class CallsfuLike(Target):
     """callsfu serve, or the transcoding relay speaking the same protocol."""
 
-    def __init__(self, name: str, workdir: Path) -> None:
+    def __init__(self, name: str, workdir: Path, sfu_workers: int = 0) -> None:
         self.name = name
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
@@ -166,7 +170,7 @@ class CallsfuLike(Target):
             # worker processes the calls would run in children /proc/PID does not count)
             cmd = [sys.executable, "-m", "control.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                    "--ice-host", "127.0.0.1", "--data-dir", str(workdir / "data"), "--log-level", "warning",
-                   "--workers", "0"]  # fmt: skip
+                   "--workers", str(sfu_workers)]  # fmt: skip
         else:
             cmd = [sys.executable, "-m", "benchmarks.baselines.transcoding", "--port", str(port)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSFU_")}
@@ -175,7 +179,14 @@ class CallsfuLike(Target):
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
                                          preexec_fn=die_with_parent)  # fmt: skip
         self.pid = self.proc.pid
-        wait_http(f"{self.base}/healthz", self.proc, name, self.log)
+        wait_http(f"{self.base}/healthz", self.proc, name, self.log, timeout=60)
+        self._pids = [self.pid]
+        if name == "callsfu":
+            status, body = http_json(f"{self.base}/healthz")
+            self._pids += [int(w["pid"]) for w in body.get("workers", []) if w.get("pid") and w["pid"] != self.pid]
+
+    def pids(self) -> list[int]:
+        return self._pids
 
     def room(self, call_type: str) -> dict[str, Any]:
         status, body = http_json(f"{self.base}/api/links", {"type": call_type, "title": "loadtest"})
@@ -188,13 +199,13 @@ class CallsfuLike(Target):
 
 
 @contextlib.contextmanager
-def start_target(name: str, workdir: Path, cores: int) -> Iterator[Target]:
+def start_target(name: str, workdir: Path, cores: int, sfu_workers: int = 0) -> Iterator[Target]:
     if name == "janus":
         from benchmarks.baselines.janus import JanusServer
 
         target: Any = JanusServer(workdir, event_loops=cores)
     else:
-        target = CallsfuLike(name, workdir)
+        target = CallsfuLike(name, workdir, sfu_workers)
     try:
         yield target
     finally:
@@ -280,7 +291,7 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"loadtest-{target_name}-")))
         note(f"{label}: starting {target_name}")
-        target = stack.enter_context(start_target(target_name, workdir, os.cpu_count() or 2))
+        target = stack.enter_context(start_target(target_name, workdir, os.cpu_count() or 2, args.sfu_workers))
         note(f"{label}: {target_name} is pid {target.pid}")
         workers = Workers(args.workers, clips)
         stack.callback(workers.stop)
@@ -317,8 +328,15 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         else:
             video = "300kbps" if scenario == "meeting" else None
             expected_streams = (n - 1) * (2 if video else 1)
-            publishers = [Spec(f"p-{i}", i, video=video, audio=True, driver=driver, target=room, expected_streams=expected_streams) for i in range(n)]
+            # --calls K: K meetings of n at once (placed on the SFU workers: --sfu-workers)
+            rooms = [room] + [target.room("audio" if scenario == "audio" else "video") for _ in range(1, args.calls)]
+            publishers = [
+                Spec(f"p-{c}-{i}" if args.calls > 1 else f"p-{i}", i, video=video, audio=True, driver=driver, target=rooms[c],
+                     expected_streams=expected_streams)
+                for c in range(args.calls) for i in range(n)
+            ]  # fmt: skip
             fanout = n - 1
+            result["calls"] = args.calls
         where: dict[str, int] = {}
         plan: list[list[Spec]] = [[] for _ in range(W)]
         for i, s in enumerate(publishers + subscribers):
@@ -373,14 +391,15 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         # the measurement window
         offers0 = sum(st["offers"] for rep in workers.all(("status",)) for st in rep)
         workers.all(("mark",))
-        cpu0, wcpu0, t0 = cpu_seconds(target.pid), workers.cpu_seconds(), time.monotonic()
+        server_cpu = lambda: sum(cpu_seconds(pid) for pid in target.pids())  # noqa: E731
+        cpu0, wcpu0, t0 = server_cpu(), workers.cpu_seconds(), time.monotonic()
         while (elapsed := time.monotonic() - t0) < args.seconds:
             time.sleep(min(1.0, args.seconds - elapsed))
             el = time.monotonic() - t0
-            progress(label, el, args.seconds, f"server CPU {100 * (cpu_seconds(target.pid) - cpu0) / el:.0f}%")
+            progress(label, el, args.seconds, f"server CPU {100 * (server_cpu() - cpu0) / el:.0f}%")
         marks = workers.all(("mark",))
-        cpu1, wcpu1, t1 = cpu_seconds(target.pid), workers.cpu_seconds(), time.monotonic()
-        rss = rss_mb(target.pid)
+        cpu1, wcpu1, t1 = server_cpu(), workers.cpu_seconds(), time.monotonic()
+        rss = sum(rss_mb(pid) for pid in target.pids())
         status = [st for rep in workers.all(("status",)) for st in rep]
         sys.stderr.write("\n")
         if scenario == "bigcall" and n > bigcall.SPEAKERS:
@@ -413,7 +432,7 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         result["join_all_rtp_ms"] = {**bigcall.summary_ms(got), "reached": f"{len(got)}/{len(all_rtp)}", "per_participant": all_rtp}
     if scenario in ("meeting", "bigcall"):
         result["download_kbps_per_receiver"] = round(sum(m["rx_bytes"] for m in marks) * 8 / 1000 / (t1 - t0) / max(1, len(receivers)), 1)
-        result["cpu_pct_per_participant"] = round(100 * (cpu1 - cpu0) / (t1 - t0) / n, 2)
+        result["cpu_pct_per_participant"] = round(100 * (cpu1 - cpu0) / (t1 - t0) / (n * result.get("calls", 1)), 2)
     cpu = cpu1 - cpu0
     decoded = next((m["decoded"] for m in marks if m["decoded"]), None)
     result.update({
@@ -447,7 +466,8 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         "srtp_errors": sum(m.get("srtp_errors", 0) for m in marks),
         "errors": errors[:10],
     })  # fmt: skip
-    if result.get("calls", 1) > 1:
+    result["sfu_workers"] = args.sfu_workers if target_name == "callsfu" else None
+    if result.get("calls", 1) > 1 and scenario in ("fanout", "join"):
         result["note"] = f"{result['calls']} calls of 1 publisher + up to {PER_ROOM} subscribers (32 people per call)"
     if target_name == "transcoding" and not len(lat):
         result["latency_note"] = "not measurable: the relay re-encodes, so payloads can't be matched to their send time"
@@ -581,6 +601,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baselines", default="transcoding,janus", help="transcoding,janus (default), a subset, or none")
     parser.add_argument("--transcoding-max", type=int, default=16, help="largest N given to the transcoding relay (default 16: beyond, it only drowns)")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--sfu-workers", type=int, default=0, help="callsfu serve --workers: its SFU worker processes (default 0: the SFU in the server process, as in the earlier runs; CPU and RSS count every process)")
+    parser.add_argument("--calls", type=int, default=1, help="meeting/audio: this many calls of --participants at once (e.g. --calls 4 --participants 8)")
     parser.add_argument("--receiver", choices=("socket", "aiortc"), default="socket",
                         help="load workers' receive path: socket (count SRTP headers in the datagram callback, "
                              "decrypt and time a sample; default) or aiortc (every packet through aiortc)")  # fmt: skip
@@ -594,6 +616,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for b in baselines:
         if b not in ("transcoding", "janus"):
             parser.error(f"unknown baseline {b!r} (transcoding, janus or none)")
+    if args.calls < 1 or args.sfu_workers < 0:
+        parser.error("--calls must be at least 1 and --sfu-workers at least 0")
+    if args.calls > 1:
+        baselines = []  # several calls at once: callsfu's --sfu-workers 1 against 2 (the baselines' drivers take one room)
     if args.scenario == "bigcall":
         baselines = []  # callsfu's bigcall beside callsfu's full meeting of the same N
     default_n = {"fanout": 16, "join": 16, "meeting": 8, "audio": 16, "bigcall": 32}[args.scenario]
