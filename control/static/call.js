@@ -22,7 +22,7 @@ import { bindControls, updateControls } from "./controls.js";
 import { screenInfo } from "./screens.js";
 import "./invite.js";
 import { afterMedia } from "./devices.js";
-import { applyStatic } from "./i18n.js";
+import { LANG, applyStatic, t } from "./i18n.js";
 import { callHooks, linkChecks } from "./call-hooks.js";
 import "./e2ee.js";
 import "./simulcast.js";
@@ -62,7 +62,7 @@ async function join() {
   if (!validName(name)) {
     show("view-lobby");
     setState("lobby");
-    lobbyError(`Enter a name of 1 to ${MAX_NAME} characters.`);
+    lobbyError(t("lobby.badName", { max: MAX_NAME }));
     input.focus();
     return;
   }
@@ -70,7 +70,7 @@ async function join() {
   storeName(name);
   $("lobby-error").hidden = true;
   $("join-btn").disabled = true;
-  $("join-btn").textContent = "Joining…";
+  $("join-btn").textContent = t("lobby.joining");
   setState("joining");
   if (!S.mediaPromise) S.mediaPromise = acquireMedia(); // the lobby's request, if still running, is reused
   await S.mediaPromise; // camera and microphone first: a ticket lives only 30 s
@@ -79,7 +79,7 @@ async function join() {
     await client.join(name);
   } catch (err) {
     S.client = null;
-    if (!(err instanceof CallError)) backToLobby("Could not reach the server. Check your connection and try again.");
+    if (!(err instanceof CallError)) backToLobby(t("lobby.unreachable"));
     else if (err.code === "call_full") showFull(callMax(), join);
     else if (err.status === 404 || err.status === 410) { stopLocalMedia(); showUnavailable(err); }
     else backToLobby(err.message);
@@ -102,7 +102,7 @@ function newClient() {
     const banner = $("banner");
     if (state === "reconnecting") {
       const dropped = !client.welcomed && attempt > 0;
-      banner.textContent = dropped ? `Reconnecting… (attempt ${attempt})` : "Reconnecting… your media connection was interrupted.";
+      banner.textContent = dropped ? t("banner.attempt", { n: attempt }) : t("banner.media");
       banner.hidden = false;
     } else if (state === "connected" || state === "connecting") {
       if (client.welcomed) banner.hidden = true;
@@ -117,9 +117,15 @@ function newClient() {
   });
   client.on("participants", () => render(client));
   client.on("media", (media) => render(client, media));
-  client.on("error", ({ message }) => toast(message));
+  client.on("error", ({ code, message }) => {
+    console.warn("callsfu:", code, message);
+    if (code === "media_setup") toast(t("error.mediaSetup"));
+    else if (code === "publish_failed") toast(t("error.publish"));
+    else toast(LANG === "en" && message ? message : t("error.server", { code })); // the server's sentences are English
+  });
   client.on("publish-refused", ({ message }) => {
-    $("publish-banner").textContent = "Others can't see or hear you: " + message;
+    console.warn("callsfu: publish refused:", message);
+    $("publish-banner").textContent = t("banner.refused");
     $("publish-banner").hidden = false;
   });
   client.on("ended", ({ reason, error }) => {
@@ -173,5 +179,6 @@ window.callsfu = {
 };
 
 applyStatic();
+document.title = t("page.title", { title: t("page.loadingTitle") });
 startPolling();
 init();

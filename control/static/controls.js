@@ -1,6 +1,7 @@
 // Call page: the control bar (microphone, camera, leave).
 import { $, S, isVideoCall } from "./ui.js";
 import { selfTile } from "./grid.js";
+import { t } from "./i18n.js";
 
 export function updateControls() {
   const audio = S.localStream && S.localStream.getAudioTracks()[0];
@@ -8,14 +9,14 @@ export function updateControls() {
   const mic = $("mic-btn");
   mic.disabled = !audio;
   mic.setAttribute("aria-pressed", String(!S.micOn || !audio));
-  $("mic-txt").textContent = !audio ? "No mic" : S.micOn ? "Mute" : "Unmute";
-  mic.title = S.micOn ? "Mute microphone" : "Unmute microphone";
+  $("mic-txt").textContent = t(!audio ? "controls.noMic" : S.micOn ? "controls.mute" : "controls.unmute");
+  mic.title = t(S.micOn ? "controls.muteTitle" : "controls.unmuteTitle");
   const cam = $("cam-btn");
   cam.hidden = !isVideoCall();
   cam.disabled = !video;
   cam.setAttribute("aria-pressed", String(!S.camOn || !video));
-  $("cam-txt").textContent = !video ? "No camera" : S.camOn ? "Camera off" : "Camera on";
-  cam.title = S.camOn ? "Turn camera off" : "Turn camera on";
+  $("cam-txt").textContent = t(!video ? "controls.noCamera" : S.camOn ? "controls.camOff" : "controls.camOn");
+  cam.title = t(S.camOn ? "controls.camOffTitle" : "controls.camOnTitle");
   const self = selfTile();
   if (self) {
     self.classList.toggle("mic-muted", !S.micOn || !audio);

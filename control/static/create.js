@@ -1,7 +1,10 @@
 // callsfu: the page where a host creates (and revokes) a call link.
-"use strict";
+import { LANG, applyStatic, formatDateTime, t } from "./i18n.js";
 
-(() => {
+applyStatic();
+document.title = t("create.pageTitle");
+
+{
   const $ = (id) => document.getElementById(id);
   const form = $("create-form");
   const createBtn = $("create-btn");
@@ -25,15 +28,15 @@
   async function errorMessage(resp) {
     try {
       const body = await resp.json();
-      if (body && body.error && body.error.message) return body.error.message;
+      if (body && body.error && body.error.message) return LANG === "en" ? body.error.message : t("create.refused", { code: body.error.code, message: body.error.message });
     } catch (_) { /* not JSON */ }
-    return `The server answered ${resp.status} ${resp.statusText || ""}`.trim() + ".";
+    return t("create.serverAnswered", { status: resp.status });
   }
 
   function formatExpiry(iso) {
     const d = new Date(iso);
     if (isNaN(d)) return iso;
-    return d.toLocaleString(undefined, { dateStyle: "long", timeStyle: "short" });
+    return formatDateTime(d);
   }
 
   function showNotice(kind, text) {
@@ -57,7 +60,7 @@
     const e2ee = $("e2ee").checked;
     try { sessionStorage.setItem(KEY_STORE, apiKeyInput.value.trim()); } catch (_) { /* storage off */ }
     createBtn.disabled = true;
-    createBtn.textContent = "Creating…";
+    createBtn.textContent = t("create.creating");
     try {
       const resp = await fetch("/api/links", {
         method: "POST", headers: headers(), body: JSON.stringify({ type, title, e2ee }),
@@ -72,17 +75,17 @@
       if (current.e2ee) current.url += "#key=" + newE2eeKey();
       showResult(current);
     } catch (err) {
-      createError.textContent = "Could not reach the server: " + err.message;
+      createError.textContent = t("create.unreachable", { error: err.message });
       createError.hidden = false;
     } finally {
       createBtn.disabled = false;
-      createBtn.textContent = "Create link";
+      createBtn.textContent = t("create.create");
     }
   });
 
   function showResult(link) {
     $("link-url").value = link.url;
-    $("result-type").textContent = link.type === "audio" ? "Audio call" : "Video call";
+    $("result-type").textContent = t(link.type === "audio" ? "call.audio" : "call.video");
     $("result-title").textContent = link.title || "";
     $("result-title-wrap").hidden = !link.title;
     $("result-e2ee").hidden = !link.e2ee;
@@ -94,7 +97,7 @@
     $("join-btn").href = link.url;
     $("share-btn").hidden = typeof navigator.share !== "function";
     $("revoke-btn").disabled = false;
-    $("revoke-btn").textContent = "Revoke link";
+    $("revoke-btn").textContent = t("create.revoke");
     $("join-btn").classList.remove("disabled");
     $("join-btn").removeAttribute("aria-disabled");
     notice.hidden = true;
@@ -114,16 +117,16 @@
       $("link-url").select();
       try { ok = document.execCommand("copy"); } catch (_) { ok = false; }
     }
-    btn.textContent = ok ? "Copied ✓" : "Select and copy";
-    setTimeout(() => { btn.textContent = "Copy"; }, 1800);
+    btn.textContent = t(ok ? "create.copied" : "create.selectCopy");
+    setTimeout(() => { btn.textContent = t("create.copy"); }, 1800);
   });
 
   $("share-btn").addEventListener("click", async () => {
     if (!current) return;
     try {
       await navigator.share({
-        title: current.title || "Join my call",
-        text: current.title ? `Join “${current.title}”` : "Join my call",
+        title: current.title || t("invite.shareTitle"),
+        text: current.title ? t("create.joinTitle", { title: current.title }) : t("invite.shareTitle"),
         url: current.url,
       });
     } catch (_) { /* cancelled */ }
@@ -145,18 +148,18 @@
         method: "DELETE", headers: headers(),
       });
       if (resp.status === 204 || resp.ok) {
-        btn.textContent = "Revoked";
+        btn.textContent = t("create.revoked");
         $("join-btn").classList.add("disabled");
         $("join-btn").setAttribute("aria-disabled", "true");
-        showNotice("ok", "Link revoked. Nobody can join with it any more, and anyone in the call was disconnected.");
+        showNotice("ok", t("create.revokedNotice"));
         return;
       }
       showNotice("error", await errorMessage(resp));
       if (resp.status === 401 || resp.status === 403) $("advanced").open = true;
       btn.disabled = false;
     } catch (err) {
-      showNotice("error", "Could not reach the server: " + err.message);
+      showNotice("error", t("create.unreachable", { error: err.message }));
       btn.disabled = false;
     }
   });
-})();
+}

@@ -171,3 +171,4 @@ export async function afterMedia() {
 }
 
 onCall(() => { afterMedia(); });
+document.addEventListener("callsfu:media", () => afterMedia());

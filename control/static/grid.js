@@ -2,6 +2,7 @@
 // elements, and what decides whether a tile shows video and a speaking ring.
 import { $, ICONS, S, callMax, colourFor, initials, isVideoCall } from "./ui.js";
 import { meter } from "./lobby.js";
+import { t } from "./i18n.js";
 
 const SPEAK_THRESHOLD = 0.03; // linear audio level, about -30 dBov
 const SPEAK_HOLD_MS = 450;
@@ -52,7 +53,8 @@ export function makeTile(pid, name, withVideo) {
   el.appendChild(layer);
   const label = document.createElement("div");
   label.className = "label";
-  label.innerHTML = '<span class="speak-dot"></span><span class="name"></span><span class="mic-off" title="Microphone off"></span>';
+  label.innerHTML = '<span class="speak-dot"></span><span class="name"></span><span class="mic-off"></span>';
+  label.querySelector(".mic-off").title = t("grid.micOff");
   label.querySelector(".mic-off").innerHTML = ICONS.micOff;
   label.querySelector(".name").textContent = name;
   el.appendChild(label);
@@ -76,7 +78,7 @@ export function resetGrid(selfId) {
   const el = makeTile(selfId || "self", S.name, isVideoCall());
   el.classList.add("self");
   el.dataset.self = "true";
-  el.querySelector(".label .name").textContent = S.name + " (you)";
+  el.querySelector(".label .name").textContent = t("grid.you", { name: S.name });
   grid.appendChild(el);
   updateSelfVideo();
 }
@@ -109,7 +111,7 @@ export function render(client, media = lastMedia) {
   const grid = $("grid");
   const wanted = new Map(client.participants);
   for (const pid of media.keys()) {
-    if (!wanted.has(pid) && !client.gone.has(pid)) wanted.set(pid, "Guest");
+    if (!wanted.has(pid) && !client.gone.has(pid)) wanted.set(pid, t("grid.guest"));
   }
   const existing = new Map(remoteTiles().map((el) => [el.dataset.participantId, el]));
   for (const [pid, el] of existing) if (!wanted.has(pid)) removeTile(el);
@@ -172,13 +174,13 @@ export function updateCount(others) {
   const max = callMax();
   $("count").innerHTML = "";
   const strong = document.createElement("span");
-  strong.textContent = `${n} of ${max}`;
+  strong.textContent = t("grid.count", { n, max });
   const long = document.createElement("span");
   long.className = "long";
-  long.textContent = " participants";
+  long.textContent = t("grid.countLong");
   $("count").append(strong, long);
-  $("count").title = `${n} of ${max} participants`;
-  $("count").setAttribute("aria-label", `${n} of ${max} participants`);
+  $("count").title = t("grid.countLabel", { n, max });
+  $("count").setAttribute("aria-label", t("grid.countLabel", { n, max }));
   grid.dataset.count = String(grid.children.length);
 }
 

@@ -1,6 +1,7 @@
 // Call page: the lobby (preview, name, microphone meter) and the local camera and microphone.
 import { MAX_NAME } from "./callsfu.js";
 import { $, ICONS, S, colourFor, initials, isVideoCall, callMax, setState, show } from "./ui.js";
+import { formatDate, t } from "./i18n.js";
 
 const NAME_KEY = "callsfu.name";
 export const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } };
@@ -27,19 +28,22 @@ export function storeName(name) {
 
 function lobbySubtitle() {
   const n = S.link.participants || 0;
-  const who = n === 0 ? "Nobody is in the call yet" : n === 1 ? "1 person is in the call" : `${n} people are in the call`;
-  return `${who} · up to ${callMax()}`;
+  const who = n === 0 ? t("lobby.nobody") : n === 1 ? t("lobby.one") : t("lobby.many", { n });
+  return t("lobby.upTo", { who, max: callMax() });
 }
 
 export function showLobby({ autojoin = params.get("autojoin") === "1", join }) {
   setState("lobby");
   S.reason = null;
   const video = isVideoCall();
-  $("lobby-type").innerHTML = (video ? ICONS.video : ICONS.audio) + (video ? "Video call" : "Audio call");
-  $("lobby-title").textContent = S.link.title || (video ? "Video call" : "Audio call");
+  const kind = t(video ? "call.video" : "call.audio");
+  $("lobby-type").innerHTML = video ? ICONS.video : ICONS.audio;
+  $("lobby-type").append(kind);
+  $("lobby-title").textContent = S.link.title || kind;
   $("lobby-sub").textContent = lobbySubtitle();
-  $("call-title").textContent = S.link.title || (video ? "Video call" : "Audio call");
-  document.title = `callsfu · ${S.link.title || "Call"}`;
+  $("lobby-expiry").textContent = S.link.expires_at ? t("lobby.expires", { date: formatDate(S.link.expires_at) }) : "";
+  $("call-title").textContent = S.link.title || kind;
+  document.title = t("page.title", { title: S.link.title || t("page.call") });
   $("cam-btn").hidden = !video;
 
   const input = $("name");
@@ -59,7 +63,7 @@ export function showLobby({ autojoin = params.get("autojoin") === "1", join }) {
 
 export function resetJoinButton() {
   $("join-btn").disabled = false;
-  $("join-btn").textContent = "Join call";
+  $("join-btn").textContent = t("lobby.join");
 }
 
 export function lobbyError(message) {
@@ -85,9 +89,10 @@ export async function acquireMedia() {
   if (S.localStream && S.localStream.getTracks().some((t) => t.readyState === "live")) return S.localStream;
   S.localStream = null;
   S.mediaNote = "";
+  S.mediaProblem = null;
   const video = isVideoCall();
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    S.mediaNote = "Camera and microphone need a secure (HTTPS) page. You can still join to listen" + (video ? " and watch." : ".");
+  if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    S.mediaProblem = "insecure";
   } else {
     const tries = video
       ? [{ audio: constraintsFor("audio"), video: constraintsFor("video") }, { audio: constraintsFor("audio") }, { video: constraintsFor("video") }]
@@ -97,20 +102,47 @@ export async function acquireMedia() {
       try { S.localStream = await navigator.mediaDevices.getUserMedia(c); break; } catch (err) { lastErr = err; }
     }
     if (!S.localStream) {
-      const denied = lastErr && (lastErr.name === "NotAllowedError" || lastErr.name === "SecurityError");
-      S.mediaNote = (denied ? "Camera and microphone are blocked." : "No camera or microphone found.")
-        + " You can still join to listen" + (video ? " and watch." : ".");
+      S.mediaProblem = problemOf(lastErr);
+      console.warn("callsfu: no camera or microphone:", lastErr && lastErr.name, lastErr && lastErr.message);
     } else if (video && !S.localStream.getVideoTracks().length) {
-      S.mediaNote = "No camera: others will see your initials.";
+      S.mediaNote = t("media.noCamera");
     } else if (!S.localStream.getAudioTracks().length) {
-      S.mediaNote = "No microphone: others won't hear you.";
+      S.mediaNote = t("media.noMic");
     }
   }
+  showGuidance();
   S.micOn = true;
   S.camOn = true;
   showPreview();
   return S.localStream;
 }
+
+/** What went wrong getting camera and microphone: denied, missing or in use. */
+export function problemOf(err) {
+  const name = err && err.name;
+  if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") return "denied";
+  if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") return "inUse";
+  return "missing"; // NotFoundError, OverconstrainedError, no device at all
+}
+
+/** The lobby's guidance box: what happened, what to do, and that joining still works. */
+function showGuidance() {
+  const box = $("media-help");
+  const problem = S.mediaProblem;
+  box.hidden = !problem;
+  box.dataset.problem = problem || "";
+  if (!problem) return;
+  const listen = t(isVideoCall() ? "media.listenOnly" : "media.listenOnlyAudio");
+  $("media-help-title").textContent = problem === "insecure" ? t("media.insecure") : t(`media.${problem}.title`);
+  $("media-help-text").textContent = (problem === "insecure" ? "" : t(`media.${problem}.text`) + " ") + listen;
+  $("media-retry").hidden = problem === "insecure";
+}
+
+$("media-retry").addEventListener("click", async () => {
+  S.mediaPromise = acquireMedia();
+  await S.mediaPromise;
+  document.dispatchEvent(new Event("callsfu:media")); // devices.js lists what is there now
+});
 
 /** The lobby's preview and meter, on the current local stream. */
 export function showPreview() {

@@ -4,6 +4,7 @@
 // sharer's name. The browser's own "Stop sharing" ends it too.
 import { onCall } from "./call-hooks.js";
 import { $, S, isVideoCall, toast } from "./ui.js";
+import { t } from "./i18n.js";
 
 let screenTrack = null;
 let current = null; // the CallClient
@@ -17,8 +18,8 @@ function updateButton() {
   btn.hidden = !canShare();
   const on = !!screenTrack;
   btn.setAttribute("aria-pressed", String(on));
-  $("share-txt").textContent = on ? "Stop sharing" : "Share screen";
-  btn.title = on ? "Stop sharing your screen" : "Share your screen";
+  $("share-txt").textContent = t(on ? "share.stop" : "share.start");
+  btn.title = t(on ? "share.stopTitle" : "share.startTitle");
 }
 
 async function startSharing() {
@@ -26,7 +27,7 @@ async function startSharing() {
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
   } catch (err) {
-    if (err && err.name !== "NotAllowedError" && err.name !== "AbortError") toast("Could not share your screen: " + (err.message || err.name));
+    if (err && err.name !== "NotAllowedError" && err.name !== "AbortError") toast(t("share.failed", { error: err.name || String(err) }));
     return;
   }
   const track = stream.getVideoTracks()[0];
@@ -81,12 +82,12 @@ export function renderScreens(media) {
   const box = $("screens");
   const client = current;
   const want = new Map();
-  if (screenTrack && client) want.set("self", { pid: client.selfId || "self", name: "Your screen", track: screenTrack, mid: "" });
+  if (screenTrack && client) want.set("self", { pid: client.selfId || "self", name: t("share.yours"), track: screenTrack, mid: "" });
   if (client) {
     for (const [pid, m] of media || client.remoteMedia()) {
       if (!m.screen) continue;
-      const name = client.participants.get(pid) || "Guest";
-      want.set(pid, { pid, name: `${name}'s screen`, track: m.screen.receiver ? m.screen.receiver.track : null, mid: m.screen.mid });
+      const name = client.participants.get(pid) || t("grid.guest");
+      want.set(pid, { pid, name: t("share.theirs", { name }), track: m.screen.receiver ? m.screen.receiver.track : null, mid: m.screen.mid });
     }
   }
   for (const el of [...box.children]) if (!want.has(el.dataset.key)) { setVideo(el, null); el.remove(); }

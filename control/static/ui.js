@@ -1,3 +1,5 @@
+import { t } from "./i18n.js";
+
 // Call page: shared page state and small DOM helpers (icons, toasts, message pages).
 export const $ = (id) => document.getElementById(id);
 
@@ -53,7 +55,7 @@ export function setState(state) {
   const conn = $("conn");
   if (["connecting", "connected", "reconnecting"].includes(state)) {
     conn.dataset.state = state;
-    conn.textContent = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…" }[state];
+    conn.textContent = t("conn." + state);
   }
 }
 
@@ -98,63 +100,54 @@ export function showMessage({ state, reason, icon, title, text, actions = [] }) 
     if (a.id) el.id = a.id;
     box.appendChild(el);
   }
-  document.title = `callsfu · ${title}`;
+  document.title = t("page.title", { title });
   show("view-message");
 }
 
-const NEW_LINK = { label: "Create a new call link", href: "/" };
+const newLink = () => ({ label: t("msg.newLink"), href: "/" });
 
 export function showUnavailable(err) {
   const pages = {
-    link_not_found: {
-      icon: "search", title: "This call link doesn't exist",
-      text: "Check that you have the whole link you were sent, or ask the host for a new one.",
-    },
-    link_expired: {
-      icon: "clock", title: "This call link has expired",
-      text: "Call links work for 90 days. This one has expired; ask the host for a new link.",
-    },
-    link_revoked: {
-      icon: "ban", title: "This call link was revoked",
-      text: "This link was revoked by its host. Ask them for a new link.",
-    },
+    link_not_found: { icon: "search", key: "notFound" },
+    link_expired: { icon: "clock", key: "expired" },
+    link_revoked: { icon: "ban", key: "revoked" },
   };
-  const page = pages[err.code] || {
-    icon: "alert", title: "This call can't be opened",
-    text: err.message || "Something went wrong; try again in a moment.",
-  };
-  showMessage({ state: "unavailable", reason: err.code, ...page, actions: [NEW_LINK] });
+  const page = pages[err.code] || { icon: "alert", key: "other" };
+  showMessage({
+    state: "unavailable", reason: err.code, icon: page.icon,
+    title: t(`msg.${page.key}.title`), text: t(`msg.${page.key}.text`), actions: [newLink()],
+  });
 }
 
 export function showNetworkError() {
   showMessage({
-    state: "unavailable", reason: "network", icon: "offline", title: "Can't reach the server",
-    text: "Check your connection, then try again.",
-    actions: [{ label: "Try again", primary: true, onClick: () => location.reload() }],
+    state: "unavailable", reason: "network", icon: "offline", title: t("msg.network.title"),
+    text: t("msg.network.text"),
+    actions: [{ label: t("msg.tryAgain"), primary: true, onClick: () => location.reload() }],
   });
 }
 
 export function showFull(max, retry) {
   showMessage({
-    state: "full", reason: "call_full", icon: "users", title: "This call is full",
-    text: `This call is full (${max} of ${max}). Try again when someone leaves.`,
-    actions: [{ label: "Try again", primary: true, id: "retry-btn", onClick: retry }],
+    state: "full", reason: "call_full", icon: "users", title: t("msg.full.title"),
+    text: t("msg.full.text", { max }),
+    actions: [{ label: t("msg.tryAgain"), primary: true, id: "retry-btn", onClick: retry }],
   });
 }
 
 export function showEnded(reason) {
   const revoked = reason === "link_revoked";
   showMessage({
-    state: "ended", reason, icon: revoked ? "ban" : "phoneOff", title: "The call has ended",
-    text: revoked ? "The host ended this call by revoking the link. Ask them for a new link." : "The server ended this call.",
-    actions: [NEW_LINK],
+    state: "ended", reason, icon: revoked ? "ban" : "phoneOff", title: t("msg.ended.title"),
+    text: revoked ? t("msg.ended.revoked") : t("msg.ended.server"),
+    actions: [newLink()],
   });
 }
 
 export function showLeft(rejoin) {
   showMessage({
-    state: "left", reason: "left", icon: "exit", title: "You left the call",
-    text: "The link still works: rejoin whenever you like.",
-    actions: [{ label: "Rejoin", primary: true, id: "rejoin-btn", onClick: rejoin }, NEW_LINK],
+    state: "left", reason: "left", icon: "exit", title: t("msg.left.title"),
+    text: t("msg.left.text"),
+    actions: [{ label: t("msg.left.rejoin"), primary: true, id: "rejoin-btn", onClick: rejoin }, newLink()],
   });
 }

@@ -88,7 +88,7 @@ def test_a_shared_screen_is_seen_large_in_its_colour_and_goes_when_stopped(
                 25,
                 what="the late joiner decoding the screen",
             )
-            late.page.click("#leave-btn")
+            late.page.close()  # it leaves (pagehide)
             sharer.page.click("#share-btn")
         else:  # what the browser's own "Stop sharing" bar does: the capture track ends
             sharer.page.evaluate("() => { const t = window.callsfu.client.localTracks().screen; t.stop(); t.dispatchEvent(new Event('ended')); }")
