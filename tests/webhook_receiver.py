@@ -41,8 +41,10 @@ class Receiver:
         body = await request.read()
         with self._lock:
             self.requests += 1
-        if self.hang:
-            await asyncio.Event().wait()
+        if self.hang:  # until the receiver closes (then it answers 503)
+            assert self._stop is not None
+            await self._stop.wait()
+            return web.Response(status=503)
         try:
             event = self.verifier.verify(body, dict(request.headers))
         except WebhookVerificationError as exc:
