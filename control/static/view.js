@@ -71,6 +71,9 @@ export function currentView() {
 function send() {
   if (!client || !client.video || !client.welcomed) return;
   watchTiles();
+  // nothing on the page yet (just welcomed): no view, rather than one that
+  // pauses every video the server is about to start
+  if (lastSent === null && document.visibilityState !== "hidden" && !document.querySelector(TILES)) return;
   const msg = { type: "view", videos: currentView() };
   const text = JSON.stringify(msg);
   if (text === lastSent) return;
