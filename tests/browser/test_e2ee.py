@@ -232,7 +232,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
 
         frames = wait_until(
             lambda: (lambda fs: fs if sum(1 for f in fs if f[0] & 1 == 0) and len(fs) > 20 else None)(spy.read(ann_frames)),
-            20, what="the spy receiving Ann's frames, a key frame among them",
+            30, what="the spy receiving Ann's frames, a key frame among them",
         )
         colours, errors = decoded_colours(frames)
         close = [c for c in colours if np.linalg.norm(np.subtract(c, a.colour)) < MAX_COLOUR_DISTANCE]
@@ -255,7 +255,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
     join_e2ee(b, link["url"], new_key(), "Mallory")
     idm = self_id(b.page)
     assert idm != idb
-    wait_until(lambda: {ida, idl} <= set(e2ee(b.page)["failing"]), 20, what="Mallory's page failing to decrypt Ann and Late")
+    wait_until(lambda: {ida, idl} <= set(e2ee(b.page)["failing"]), 30, what="Mallory's page failing to decrypt Ann and Late")
     expect(b.page.locator("#e2ee-banner")).to_contain_text("Can't decrypt")
     expect(b.page.locator("#e2ee-banner")).to_contain_text("key")
     assert e2ee(b.page)["code"] != code
@@ -265,7 +265,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
         assert b.page.evaluate("(pid) => { const v = document.querySelector(`.tile[data-participant-id=\"${pid}\"] video`); return !v || !v.videoWidth; }", pid)
     assert e2ee(b.page)["totals"]["decrypted"] == 0
     b.page.screenshot(path=str(ARTIFACTS / "call-e2ee-wrong-key.png"))
-    wait_until(lambda: idm in e2ee(a.page)["failing"], 20, what="Ann's page failing to decrypt Mallory")
+    wait_until(lambda: idm in e2ee(a.page)["failing"], 30, what="Ann's page failing to decrypt Mallory")
     expect(a.page.locator("#e2ee-banner")).to_contain_text("Mallory")
     assert a.page.locator(f'.tile[data-participant-id="{idm}"].e2ee-failed').count() == 1
     assert_sees(a, [(late, idl)])  # the others still see each other
@@ -275,7 +275,7 @@ def test_e2ee_call_in_chromium(e2ee_server: Server, browsers: Callable[..., Part
     a.page.evaluate("() => window.callsfu.client.ws.close()")
     wait_until(
         lambda: a.page.evaluate("() => window.callsfu.state === 'connected' && window.callsfu.selfId") not in (False, None, ida),
-        20, what="Ann rejoined after her socket dropped",
+        30, what="Ann rejoined after her socket dropped",
     )
     ida2 = self_id(a.page)
     assert_sees(late, [(a, ida2)])
