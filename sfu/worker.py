@@ -38,6 +38,8 @@ from sfu.signaling.messages import SignalingError
 log = logging.getLogger("callsfu.worker")
 
 REPORT_INTERVAL = 0.5  # seconds between load reports to the front
+FRONT_TICK = 0.5  # the front says something on the control socket at least this often
+FRONT_STALL = 1.5  # a longer gap: the front stalled
 _NODE: web.AppKey[SfuNode] = web.AppKey("node", SfuNode)
 _STOP: web.AppKey[asyncio.Event] = web.AppKey("stop", asyncio.Event)
 _ENDPOINTS: web.AppKey[MediaEndpoints] = web.AppKey("endpoints", MediaEndpoints)
@@ -94,7 +96,12 @@ async def _control(request: web.Request) -> web.StreamResponse:
 
     tasks = [asyncio.ensure_future(report()), asyncio.ensure_future(forward_events())]
     try:
+        heard = time.monotonic()
         async for msg in ws:
+            now = time.monotonic()
+            if now - heard > FRONT_STALL:  # the front's loop (or its CPU) stalled: its clients' pongs sat there
+                excuse_silence(node, now - heard - FRONT_TICK)
+            heard = now
             if msg.type != WSMsgType.TEXT:
                 continue
             order: dict[str, Any] = json.loads(msg.data)
@@ -110,6 +117,14 @@ async def _control(request: web.Request) -> web.StreamResponse:
             task.cancel()
         request.app[_STOP].set()  # the front is gone (or let go of us): stop
     return ws
+
+
+def excuse_silence(node: SfuNode, seconds: float) -> None:
+    """The front carried nothing for ``seconds``: that is not the clients'
+    silence (else one stall of the front would drop everyone on this worker)."""
+    for call in list(node.calls.values()):
+        for session in list(call.sessions.values()):
+            session._last_heard += seconds
 
 
 async def _media(request: web.Request) -> web.Response:

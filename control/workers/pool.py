@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("callsfu.workers")
 
+TICK_INTERVAL = 0.5  # seconds between the front's ticks to each worker (sfu/worker.py FRONT_TICK)
 OBSERVE_TIMEOUT = 2.0  # seconds a worker has to send its snapshot
 START_TIMEOUT = 30.0  # seconds a worker has to open its socket
 STOP_TIMEOUT = 8.0  # seconds a worker told to stop gets before it is killed
@@ -172,8 +173,10 @@ class WorkerPool:
                 if first is not None and not first.done():
                     first.set_result(None)
                 reader = asyncio.ensure_future(self._read_reports(worker))
+                ticker = asyncio.ensure_future(self._tick(worker))
                 await asyncio.wait({exited, reader}, return_when=asyncio.FIRST_COMPLETED)
                 reader.cancel()
+                ticker.cancel()
             elif first is not None and not first.done():  # it could not start at all: say so at once
                 first.set_exception(OSError(f"SFU worker {worker.index} could not start (exit code {worker.proc.returncode}); see its message above"))
         finally:
@@ -197,6 +200,13 @@ class WorkerPool:
             except (aiohttp.ClientConnectionError, FileNotFoundError, ConnectionRefusedError):
                 await asyncio.sleep(0.05)
         return None
+
+    async def _tick(self, worker: Worker) -> None:
+        """Twice a second: the worker tells a stall of this process (its clients'
+        pongs waiting here) from its clients' silence by these."""
+        while True:
+            await asyncio.sleep(TICK_INTERVAL)
+            await worker.send({"op": "tick"})
 
     async def _read_reports(self, worker: Worker) -> None:
         assert worker.control is not None
