@@ -54,7 +54,7 @@ def _candidate_problem(c: RTCIceCandidate) -> str | None:
 
 
 def check_candidates(desc: sdp.SessionDescription, what: str) -> None:
-    """A small number of distinct, well-formed host/srflx/relay candidates per section."""
+    """A small number of well-formed host/srflx/relay candidates per section."""
     for i, media in enumerate(desc.media):
         if len(media.ice_candidates) > MAX_CANDIDATES:
             raise SignalingError(
@@ -62,17 +62,13 @@ def check_candidates(desc: sdp.SessionDescription, what: str) -> None:
                 f"Media section {i} of the {what} has {len(media.ice_candidates)} ICE candidates;"
                 f" at most {MAX_CANDIDATES} are accepted.",
             )
-        seen: set[tuple[int, str, str, int]] = set()
+        # A repeat is legal and harmless: a browser on two interfaces that
+        # share an address offers the same TCP-active candidate ("port 9",
+        # RFC 6544) once per interface. Repeats count toward the cap above.
         for c in media.ice_candidates:
             problem = _candidate_problem(c)
             if problem is not None:
                 raise SignalingError("bad_sdp", f"An ICE candidate in media section {i} of the {what} has an unusable {problem}.")
-            key = (c.component, c.protocol.lower(), c.ip, c.port)
-            if key in seen:
-                raise SignalingError(
-                    "bad_sdp", f"Media section {i} of the {what} repeats the ICE candidate {c.protocol} {c.ip[:60]} {c.port}."
-                )
-            seen.add(key)
 
 
 def check_subscribe_answer(text: str, offered: list[tuple[str, str | None]]) -> None:

@@ -116,9 +116,7 @@ def test_a_whep_player_plays_a_browser_speaker(
     server: Server, static_site: str, browsers: Callable[..., Participant]
 ) -> None:
     """The speaker is a call page (Chromium: simulcast video, RFC 6464 levels on
-    its audio). First in the module: before the encoder's veth pair is up
-    (with 127.0.0.1 on two interfaces, Chromium offers its TCP-active
-    candidate "tcp 127.0.0.1 9" twice and the SFU refuses the repeat: bad_sdp)."""
+    its audio)."""
     link = server.create_link("video", "Browser speaker")
     person = browsers(1)
     join(person, link["url"], "Ben")

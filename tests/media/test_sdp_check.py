@@ -73,7 +73,7 @@ def with_candidates(extra: str) -> str:
     [
         (candidates(16, start=50001), "17 ICE candidates; at most 16"),
         (candidates(4000, start=1), "ICE candidates; at most 16 per media section"),
-        (CANDIDATE, "repeats the ICE candidate"),
+        (CANDIDATE * 16, "17 ICE candidates; at most 16"),
         ("a=candidate:9 1 udp 1 127.0.0.1 50009 typ prflx\r\n", "type 'prflx'"),
         ("a=candidate:9 1 sctp 1 127.0.0.1 50009 typ host\r\n", "transport 'sctp'"),
         ("a=candidate:9 1 udp 1 example.com 50009 typ host\r\n", "address 'example.com'"),
@@ -95,6 +95,13 @@ def test_browser_candidates_are_accepted() -> None:
         "a=candidate:6 1 udp 2122262783 ::1 50003 typ host\r\n"
     )
     check_publish_offer(with_candidates(extra), [])
+
+
+def test_repeated_candidates_are_accepted() -> None:
+    """Chromium on two interfaces sharing 127.0.0.1 offers its TCP-active
+    candidate twice (RFC 6544's port 9): the offer is valid."""
+    tcp = "a=candidate:2 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active\r\n"
+    check_publish_offer(with_candidates(tcp + tcp), [])
 
 
 def answer(sections: list[tuple[str, str, bool]]) -> str:
