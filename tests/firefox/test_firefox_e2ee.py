@@ -64,12 +64,20 @@ async def test_firefox_and_an_encrypting_aiortc_peer_decode_each_other(server: S
                 assert await wait_for(lambda: any(
                     peer.received.get(m) and peer.received[m].frames > 5 for m in peer.mids_of(fox, "video")
                 ), 20), (opened, peer.received)
-                totals = (await firefox.eval(page, E2EE_JS))["totals"]
-                assert totals["encrypted"] > 0 and totals["decrypted"] > 0 and totals["failed"] == 0, totals
+                # the worker reports its counts to the page every half second
+                totals = await wait_until(
+                    lambda: _counted(firefox, page), 10, what="the page's E2EE counts (encrypted and decrypted frames)"
+                )
+                assert totals["failed"] == 0, totals
                 assert opened.opened > 0 and opened.failed == 0, opened
                 await firefox.close_page(page)
             finally:
                 await peer.leave()
+
+
+async def _counted(firefox: Firefox, page: int) -> dict[str, int] | None:
+    totals: dict[str, int] = (await firefox.eval(page, E2EE_JS))["totals"]
+    return totals if totals["encrypted"] > 0 and totals["decrypted"] > 0 else None
 
 
 async def _decoding(firefox: Firefox, page: int) -> bool:
