@@ -113,6 +113,8 @@ async def _recovery(args: argparse.Namespace) -> dict[str, Any]:
     try:
         async with aiohttp.ClientSession() as session:
             for k in range(args.kills):
+                # the previous round's participants gone from every worker's report
+                await wait_for(lambda: not any(w["participants"] for w in http("GET", server.url + "/healthz")[1]["workers"]), 10)
                 token = server.create_link("video")["token"]
                 peers = [Peer(session, server.url, token, f"p{i}", i, auto_rejoin=True) for i in range(args.participants)]
                 try:
@@ -125,7 +127,14 @@ async def _recovery(args: argparse.Namespace) -> dict[str, Any]:
                     if not await wait_for(all_see, 30):
                         print(f"kill {k}: the call never started", file=sys.stderr)
                         continue
-                    await wait_for(lambda: any(w["participants"] == len(peers) for w in http("GET", server.url + "/healthz")[1]["workers"]), 5)
+                    # the host: the one worker reporting these participants (reports lag by a tick)
+                    def settled() -> bool:
+                        counts = sorted(w["participants"] for w in http("GET", server.url + "/healthz")[1]["workers"])
+                        return counts[-1] == len(peers) and sum(counts) == len(peers)
+
+                    if not await wait_for(settled, 10):
+                        print(f"kill {k}: /healthz never showed one worker hosting the call", file=sys.stderr)
+                        continue
                     host = next(w for w in http("GET", server.url + "/healthz")[1]["workers"] if w["participants"] == len(peers))
                     t0 = time.monotonic()
                     os.kill(host["pid"], signal.SIGKILL)
