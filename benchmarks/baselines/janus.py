@@ -114,6 +114,10 @@ cors: {{ }}
         self.pid = self.proc.pid
         wait_http(f"{self.url}/info", self.proc, "janus", self.log)
 
+    def pids(self) -> list[int]:
+        """The processes whose CPU and RSS are measured (the load test sums them)."""
+        return [self.pid]
+
     def room(self, call_type: str) -> dict[str, Any]:
         _, created = http_json(self.url, {"janus": "create", "transaction": "r1"})
         sid = created["data"]["id"]
