@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
         str(ROOT / "scripts" / "netns-run"),
         [str(ROOT / "scripts" / "netns-run"), sys.executable, "-m", "pytest", *sys.argv[1:]],
     )
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """One aiohttp client session per test (signaling and HTTP calls of the test peers)."""
+    async with aiohttp.ClientSession() as session:
+        yield session

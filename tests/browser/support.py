@@ -89,18 +89,25 @@ OUTBOUND_JS = """async () => {
   return out;
 }"""
 
-# Mean colour of a tile's video, drawn into a small canvas; null until it has frames.
-TILE_COLOUR_JS = """(pid) => {
-  const v = document.querySelector(`.tile[data-participant-id="${pid}"] video`);
+def video_colour_js(find: str, arg: str = "pid") -> str:
+    """A page function ``(arg) => [r, g, b]``: the mean colour of the video
+    element the expression ``find`` selects, drawn into a small canvas; null
+    until it has frames."""
+    return f"""({arg}) => {{
+  const v = {find};
   if (!v || !v.videoWidth || v.readyState < 2) return null;
   const c = document.createElement('canvas'); c.width = 40; c.height = 30;
-  const g = c.getContext('2d', {willReadFrequently: true});
+  const g = c.getContext('2d', {{willReadFrequently: true}});
   g.drawImage(v, 0, 0, c.width, c.height);
   const d = g.getImageData(4, 4, c.width - 8, c.height - 8).data;
   let r = 0, gg = 0, b = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) { r += d[i]; gg += d[i+1]; b += d[i+2]; n++; }
+  for (let i = 0; i < d.length; i += 4) {{ r += d[i]; gg += d[i+1]; b += d[i+2]; n++; }}
   return [r / n, gg / n, b / n];
-}"""
+}}"""
+
+
+# Mean colour of a tile's video; null until it has frames.
+TILE_COLOUR_JS = video_colour_js("document.querySelector(`.tile[data-participant-id=\"${pid}\"] video`)")
 
 
 def inbound(page: Any) -> list[dict[str, Any]]:

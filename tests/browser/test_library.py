@@ -6,20 +6,10 @@ from __future__ import annotations
 from typing import Callable
 
 from tests.browser.conftest import Participant
-from tests.browser.support import COLOURS, Server, colour_distance, nearest, wait_until
+from tests.browser.support import COLOURS, Server, colour_distance, nearest, video_colour_js, wait_until
 from tests.browser.test_media import join, self_id
 
-VIDEO_COLOUR_JS = """(pid) => {
-  const v = document.getElementById('video-' + pid);
-  if (!v || !v.videoWidth || v.readyState < 2) return null;
-  const c = document.createElement('canvas'); c.width = 40; c.height = 30;
-  const g = c.getContext('2d', {willReadFrequently: true});
-  g.drawImage(v, 0, 0, c.width, c.height);
-  const d = g.getImageData(4, 4, c.width - 8, c.height - 8).data;
-  let r = 0, gg = 0, b = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) { r += d[i]; gg += d[i+1]; b += d[i+2]; n++; }
-  return [r / n, gg / n, b / n];
-}"""
+VIDEO_COLOUR_JS = video_colour_js("document.getElementById('video-' + pid)")
 
 
 def test_a_page_on_the_client_library_alone_joins_and_receives_media(

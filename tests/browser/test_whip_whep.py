@@ -19,7 +19,7 @@ import pytest
 
 from tests import gstreamer
 from tests.browser.conftest import Participant
-from tests.browser.support import COLOURS, Server, colour_distance, http, nearest, wait_until
+from tests.browser.support import COLOURS, Server, colour_distance, http, nearest, video_colour_js, wait_until
 from tests.browser.test_media import join, self_id, wait_tile_colour
 
 HERE = Path(__file__).resolve().parent / "whep"
@@ -39,17 +39,7 @@ PLAYER_STATS_JS = """async () => {
   return out;
 }"""
 
-VIDEO_COLOUR_JS = """() => {
-  const v = document.getElementById('video');
-  if (!v || !v.videoWidth || v.readyState < 2) return null;
-  const c = document.createElement('canvas'); c.width = 40; c.height = 30;
-  const g = c.getContext('2d', {willReadFrequently: true});
-  g.drawImage(v, 0, 0, c.width, c.height);
-  const d = g.getImageData(4, 4, c.width - 8, c.height - 8).data;
-  let r = 0, gg = 0, b = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) { r += d[i]; gg += d[i+1]; b += d[i+2]; n++; }
-  return [r / n, gg / n, b / n];
-}"""
+VIDEO_COLOUR_JS = video_colour_js("document.getElementById('video')", arg="")
 
 AUDIO_OF_JS = """async (pid) => {
   const c = window.callsfu, pc = c && c.subscribePc;

@@ -32,12 +32,6 @@ def server(tmp_path: Any) -> Any:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def firefox() -> AsyncIterator[Firefox]:
     browser = await Firefox.launch()
     yield browser

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Iterator
 
 import aiohttp
 import pytest
@@ -21,12 +21,6 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     srv = Server(tmp_path, *(["--forwarding", path] if path else []))
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def new_link(http: aiohttp.ClientSession, server: Server, call_type: str = "video") -> str:

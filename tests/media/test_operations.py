@@ -13,7 +13,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import aiohttp
 import pytest
@@ -41,12 +41,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iter
     srv = Server(tmp, "--webhook-url", receiver.url, "--webhook-secret-file", str(secret_file), "--log-format", "json", "--log-level", "debug")
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def scrape(http: aiohttp.ClientSession, server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
