@@ -88,8 +88,8 @@ async def proxy_ws(request: web.Request, ticket: str, service: LinkService, pool
 
 async def _carry(ws: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> str:
     """Copy both ways until one side ends; close the other. Returns which ended first."""
-    up = asyncio.ensure_future(_client_to_worker(ws, upstream))
-    down = asyncio.ensure_future(_worker_to_client(upstream, ws))
+    up = asyncio.ensure_future(_pipe(ws, upstream))
+    down = asyncio.ensure_future(_pipe(upstream, ws))
     try:
         done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
         first = "the client" if up in done else "the worker"
@@ -125,29 +125,19 @@ async def _send(ws: web.WebSocketResponse, text: str) -> None:
         pass
 
 
-async def _client_to_worker(ws: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    async for msg in ws:
-        if msg.type == WSMsgType.TEXT:
-            await upstream.send_str(msg.data)
-        elif msg.type == WSMsgType.BINARY:
-            await upstream.send_bytes(msg.data)
-        elif msg.type == WSMsgType.PING:
-            await upstream.ping(msg.data)
-        elif msg.type == WSMsgType.PONG:
-            await upstream.pong(msg.data)
-        else:  # ERROR: a broken frame (too big...), the client is gone
-            return
+Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 
 
-async def _worker_to_client(upstream: aiohttp.ClientWebSocketResponse, ws: web.WebSocketResponse) -> None:
-    async for msg in upstream:
+async def _pipe(source: Socket, sink: Socket) -> None:
+    """Relay every frame from ``source`` to ``sink`` (client to worker, or back)."""
+    async for msg in source:
         if msg.type == WSMsgType.TEXT:
-            await ws.send_str(msg.data)
+            await sink.send_str(msg.data)
         elif msg.type == WSMsgType.BINARY:
-            await ws.send_bytes(msg.data)
+            await sink.send_bytes(msg.data)
         elif msg.type == WSMsgType.PING:
-            await ws.ping(msg.data)
+            await sink.ping(msg.data)
         elif msg.type == WSMsgType.PONG:
-            await ws.pong(msg.data)
-        else:
+            await sink.pong(msg.data)
+        else:  # ERROR: a broken frame (too big...), that side is gone
             return
