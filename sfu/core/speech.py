@@ -41,8 +41,9 @@ PACKET_TIME = 0.02  # seconds of audio per packet expected (Opus' 20 ms): fewer 
 MAX_LEVELS = 64  # levels kept per participant and window (a flood is not measured twice)
 FLOOR_DB = -127.0  # the level of silence, in dBov
 ACTIVE_LEVEL = 55  # a packet at -55 dBov or louder is speech-like
-MIN_ACTIVITY = 0.4  # the share of recent packets that must be speech-like to start speaking...
+MIN_ACTIVITY = 0.3  # the share of recent packets that must be speech-like to start speaking...
 ACTIVITY_WINDOWS = 3  # ...over this many windows
+# (0.3 over 3 windows: 100 ms of speech starts someone; a click of 1-2 packets does not)
 AVERAGING = 0.2  # weight of a new window in the loudness average that orders speakers
 START_DB = -50.0  # the smoothed level at which someone starts speaking...
 STOP_DB = -60.0  # ...and under which they stop
