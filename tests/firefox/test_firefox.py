@@ -10,10 +10,9 @@ once) loses packets there where Chromium and aiortc lose none.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.firefox.browser import INBOUND_VIDEO_JS, STATE_JS, TILE_COLOUR_JS, Firefox, wait_until
 from tests.media.peer import COLOURS, Peer, nearest_colour, wait_for
@@ -22,20 +21,6 @@ from tests.server import Server
 JOINS = 20
 REPLAY_GROWTH = 1.5  # seconds between joins (each join asks for a keyframe)
 MAX_COLOUR_DISTANCE = 60.0
-
-
-@pytest.fixture
-def server(tmp_path: Any) -> Any:
-    srv = Server(tmp_path)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-async def firefox() -> AsyncIterator[Firefox]:
-    browser = await Firefox.launch()
-    yield browser
-    await browser.quit()
 
 
 async def participants(http: aiohttp.ClientSession, server: Server, token: str) -> int:

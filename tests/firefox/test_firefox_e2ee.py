@@ -4,10 +4,9 @@ implementation of the documented frame format: each decodes the other."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.e2ee_frames import new_key, safety_code
 from tests.firefox.browser import INBOUND_VIDEO_JS, TILE_COLOUR_JS, Firefox, wait_until
@@ -16,20 +15,6 @@ from tests.media.peer import COLOURS, nearest_colour, wait_for
 from tests.server import Server, http as http_call
 
 MAX_COLOUR_DISTANCE = 60.0
-
-
-@pytest.fixture
-def server(tmp_path: Any) -> Any:
-    srv = Server(tmp_path)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-async def firefox() -> AsyncIterator[Firefox]:
-    browser = await Firefox.launch()
-    yield browser
-    await browser.quit()
 
 
 E2EE_JS = "() => { const e = window.callsfu && window.callsfu.e2ee; return e ? {api: e.api, code: e.safetyCode, totals: e.totals} : null; }"

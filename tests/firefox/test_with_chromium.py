@@ -31,20 +31,6 @@ except ImportError:  # pragma: no cover
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Any:
-    srv = Server(tmp_path)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-async def firefox() -> AsyncIterator[Firefox]:
-    browser = await Firefox.launch()
-    yield browser
-    await browser.quit()
-
-
-@pytest.fixture
 async def chromium(tmp_path: Path) -> AsyncIterator[Any]:
     if async_playwright is None or not Path(CHROMIUM).exists():
         pytest.skip("no Playwright or Chromium")
