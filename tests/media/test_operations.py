@@ -106,11 +106,16 @@ async def test_metrics_move_during_a_call_and_webhooks_tell_its_life_in_order(
         joins = value(later, "callsfu_http_request_duration_seconds_count", method="POST", route="/api/links/{token}/join", status="200")
         assert joins >= 2
         # the operator's JSON: both participants, with what they send and receive
-        async with http.get(f"{server.url}/api/stats") as resp:
-            assert resp.status == 200
-            stats = await resp.json()
-        (call,) = [c for c in stats["calls"] if c["participants"]]
-        people = {p["name"]: p for p in call["participants"]}
+        # (bitrate_in is over the SFU's last report interval to the publisher: look a few times)
+        for _ in range(10):
+            async with http.get(f"{server.url}/api/stats") as resp:
+                assert resp.status == 200
+                stats = await resp.json()
+            (call,) = [c for c in stats["calls"] if c["participants"]]
+            people = {p["name"]: p for p in call["participants"]}
+            if people.get("Ann", {}).get("bitrate_in"):
+                break
+            await asyncio.sleep(0.5)
         assert set(people) == {"Ann", "Bob"}
         assert {(r["participant_id"], r["kind"]) for r in people["Ann"]["receives"]} == {(peers[1].participant_id, "audio"), (peers[1].participant_id, "video")}
         assert people["Ann"]["bitrate_in"] > 0 and people["Ann"]["publishes"] == ["audio", "video"]
