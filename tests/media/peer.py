@@ -245,6 +245,18 @@ class Received:
     samples: list[np.ndarray] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
 
+    def analyse(self, frame: object) -> None:
+        """Keep a decoded frame's mean colour (every third video frame) or its
+        samples (the last 40 audio frames)."""
+        if isinstance(frame, VideoFrame):
+            if self.frames % 3 == 1:
+                rgb = frame.to_ndarray(format="rgb24")
+                self.colour = tuple(float(x) for x in rgb.reshape(-1, 3).mean(axis=0))  # type: ignore[assignment]
+        elif isinstance(frame, AudioFrame):
+            channels = len(frame.layout.channels) if not frame.format.is_planar else 1
+            self.samples.append(frame.to_ndarray()[0][::channels])
+            del self.samples[:-40]
+
     def flowing(self, window: float = 1.0, minimum: int = 5) -> bool:
         """At least ``minimum`` frames decoded in the last ``window`` seconds."""
         cutoff = time.monotonic() - window
@@ -501,14 +513,7 @@ class Peer:
             del rec.times[:-50]
             if rec.first_at is None:
                 rec.first_at = time.monotonic()
-            if isinstance(frame, VideoFrame):
-                if rec.frames % 3 == 1:
-                    rgb = frame.to_ndarray(format="rgb24")
-                    rec.colour = tuple(float(x) for x in rgb.reshape(-1, 3).mean(axis=0))  # type: ignore[assignment]
-            elif isinstance(frame, AudioFrame):
-                channels = len(frame.layout.channels) if not frame.format.is_planar else 1
-                rec.samples.append(frame.to_ndarray()[0][::channels])
-                del rec.samples[:-40]
+            rec.analyse(frame)
 
     def _lossy(self, dtls: Any) -> None:
         """Lose every ``drop_every``-th new video packet on arrival (first copies

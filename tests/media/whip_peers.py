@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from av import AudioFrame, VideoFrame
 
 from tests.media.peer import COLOURS, EncodedColourTrack, EncodedToneTrack, Received, nearest_colour, new_pc, tone_of
 
@@ -88,14 +87,7 @@ class WhepViewer:
             rec.frames += 1
             rec.times.append(time.monotonic())
             del rec.times[:-50]
-            if isinstance(frame, VideoFrame):
-                if rec.frames % 3 == 1:
-                    rgb = frame.to_ndarray(format="rgb24")
-                    rec.colour = tuple(float(x) for x in rgb.reshape(-1, 3).mean(axis=0))  # type: ignore[assignment]
-            elif isinstance(frame, AudioFrame):
-                channels = len(frame.layout.channels) if not frame.format.is_planar else 1
-                rec.samples.append(frame.to_ndarray()[0][::channels])
-                del rec.samples[:-40]
+            rec.analyse(frame)
 
     def sees(self, index: int, window: float = 1.0) -> bool:
         rec = self.received.get("video")
