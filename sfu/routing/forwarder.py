@@ -603,8 +603,16 @@ class Forwarder(Generic[S]):
         return inbound if self._keyframe_allowed(inbound, now) else None
 
     def due_keyframes(self, inbounds: list[Inbound[S]], now: float) -> list[Inbound[S]]:
-        """Requests refused by the throttle earlier that may go out now."""
-        return [i for i in inbounds if i.throttle.due(now)]
+        """Keyframe requests to send now: those the throttle refused earlier,
+        and a repeat (once per throttle interval) for a layer someone still
+        waits on: a publisher may ignore a request (Chromium drops a PLI that
+        comes within 300 ms of the last one) and never sends a keyframe unasked."""
+        return [i for i in inbounds if i.throttle.due(now) or (self._awaited(i) and i.throttle.allow(now))]
+
+    @staticmethod
+    def _awaited(inbound: Inbound[S]) -> bool:
+        """Some outlet waits for this inbound's next keyframe (to start, or to move here)."""
+        return bool(inbound.switching) or any(o.waiting_keyframe and not o.paused for o in inbound.outlets)
 
     @staticmethod
     def _keyframe_allowed(inbound: Inbound[S], now: float) -> bool:

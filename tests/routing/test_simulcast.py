@@ -201,3 +201,39 @@ def test_the_plan_follows_the_view_and_the_bandwidth() -> None:
     # a layer that stopped is left for one that still sends
     layers[2].last_arrival = now - 5
     assert plan([small], lambda key: None, Bandwidth(), now) == [(small, layers[1])]
+
+
+def test_an_unanswered_keyframe_request_is_repeated_while_a_move_waits_for_it() -> None:
+    """A publisher may ignore a keyframe request (Chromium drops a PLI within
+    300 ms of the last one) and never sends one unasked: the move would wait
+    for ever. The request goes out again once per throttle interval until the
+    keyframe comes, and not after."""
+    fwd: Forwarder[str] = Forwarder()
+    layers = track()
+    pub = Publisher(random.Random(3))
+    outlet, rewriter = subscriber()
+    fwd.attach(outlet, layers[0], 0.0)
+    fwd.ready(outlet, rewriter, 0.0)
+    feed(fwd, layers, pub, {0, 1, 2}, 0.0)
+    assert fwd.switch_layer(outlet, layers[2], 0.2) is True  # asked, and the publisher ignores it
+    feed(fwd, layers, pub, set(), 0.5)
+    assert fwd.due_keyframes(layers, 0.9) == []  # within the interval: not yet
+    assert fwd.due_keyframes(layers, 1.25) == [layers[2]]  # asked again, for the awaited layer only
+    assert fwd.due_keyframes(layers, 1.5) == []
+    assert fwd.due_keyframes(layers, 2.3) == [layers[2]]  # and again, until it comes
+    feed(fwd, layers, pub, {2}, 2.4)
+    assert outlet.source is layers[2]
+    assert fwd.due_keyframes(layers, 5.0) == []  # nobody waits any more
+
+
+def test_a_first_keyframe_that_never_comes_is_asked_for_again() -> None:
+    fwd: Forwarder[str] = Forwarder()
+    (layer,) = track()[:1]
+    layer.layers = None
+    outlet, rewriter = subscriber()
+    fwd.attach(outlet, layer, 0.0)
+    replay, want_keyframe = fwd.ready(outlet, rewriter, 0.0)  # nothing cached: it waits for a keyframe
+    assert replay == [] and want_keyframe is True and outlet.waiting_keyframe
+    assert fwd.due_keyframes([layer], 1.1) == [layer]
+    fwd.pause(outlet, True, 1.2)  # hidden: nobody waits
+    assert fwd.due_keyframes([layer], 2.5) == []
