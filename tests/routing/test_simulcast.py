@@ -69,6 +69,18 @@ def feed(fwd: Forwarder[str], layers: list[Inbound[str]], pub: Publisher, keyfra
     return out
 
 
+def started(seed: int, on: int, fwd: Forwarder[str] | None = None) -> tuple[Forwarder[str], list[Inbound[str]], Publisher, Outlet[str]]:
+    """A subscriber's outlet on layer ``on`` of a three-layer track that has sent a keyframe on every layer."""
+    fwd = fwd if fwd is not None else Forwarder()
+    layers = track()
+    pub = Publisher(random.Random(seed))
+    outlet, rewriter = subscriber()
+    fwd.attach(outlet, layers[on], 0.0)
+    fwd.ready(outlet, rewriter, 0.0)
+    feed(fwd, layers, pub, {0, 1, 2}, 0.0)
+    return fwd, layers, pub, outlet
+
+
 def test_a_switch_waits_for_the_target_layers_keyframe_and_continues_the_stream() -> None:
     rng = random.Random(7)
     fwd: Forwarder[str] = Forwarder()
@@ -105,13 +117,7 @@ def test_a_switch_waits_for_the_target_layers_keyframe_and_continues_the_stream(
 
 
 def test_moving_back_before_the_keyframe_cancels_the_move() -> None:
-    fwd: Forwarder[str] = Forwarder()
-    layers = track()
-    pub = Publisher(random.Random(1))
-    outlet, rewriter = subscriber()
-    fwd.attach(outlet, layers[1], 0.0)
-    fwd.ready(outlet, rewriter, 0.0)
-    feed(fwd, layers, pub, {0, 1, 2}, 0.0)
+    fwd, layers, pub, outlet = started(1, on=1)
     fwd.switch_layer(outlet, layers[0], 0.1)
     assert outlet in layers[0].switching
     fwd.switch_layer(outlet, layers[1], 0.1)
@@ -148,13 +154,7 @@ def test_simulcast_outlets_stay_off_the_fast_group() -> None:
         groups.append(Group())
         return groups[-1]
 
-    fwd: Forwarder[str] = Forwarder(factory)
-    layers = track()
-    pub = Publisher(random.Random(2))
-    outlet, rewriter = subscriber()
-    fwd.attach(outlet, layers[2], 0.0)
-    fwd.ready(outlet, rewriter, 0.0)
-    feed(fwd, layers, pub, {0, 1, 2}, 0.0)
+    fwd, layers, pub, outlet = started(2, on=2, fwd=Forwarder(factory))
     # before any switch the VP8 mapping is the identity: the native group serves it
     assert outlet.fast and outlet.vp8 is not None and outlet.vp8.identity
     top = layers[2].cache.get(layers[2].cache.newest)  # type: ignore[arg-type]
@@ -208,13 +208,7 @@ def test_an_unanswered_keyframe_request_is_repeated_while_a_move_waits_for_it() 
     300 ms of the last one) and never sends one unasked: the move would wait
     for ever. The request goes out again once per throttle interval until the
     keyframe comes, and not after."""
-    fwd: Forwarder[str] = Forwarder()
-    layers = track()
-    pub = Publisher(random.Random(3))
-    outlet, rewriter = subscriber()
-    fwd.attach(outlet, layers[0], 0.0)
-    fwd.ready(outlet, rewriter, 0.0)
-    feed(fwd, layers, pub, {0, 1, 2}, 0.0)
+    fwd, layers, pub, outlet = started(3, on=0)
     assert fwd.switch_layer(outlet, layers[2], 0.2) is True  # asked, and the publisher ignores it
     feed(fwd, layers, pub, set(), 0.5)
     assert fwd.due_keyframes(layers, 0.9) == []  # within the interval: not yet
