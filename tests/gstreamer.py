@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from tests.server import interrupt
 
 WHIP_CLIENT = shutil.which("whip-client")
 VETH = "wv0"
@@ -115,10 +116,4 @@ class WhipClient:
 
     def stop(self) -> None:
         """Stop as a person would (Ctrl-C): it DELETEs its session, then exits."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        interrupt(self.proc)

@@ -40,6 +40,18 @@ def http(method: str, url: str, body: dict[str, Any] | None = None, headers: dic
         return exc.code, json.loads(raw) if raw else None
 
 
+def interrupt(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop ``proc`` as a person would (Ctrl-C), and kill it if it has not
+    exited within ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """A real server process; ``wrapper`` replaces ``python -m control.cli``. One SFU
     worker process (``--workers 1``) unless told otherwise: :attr:`sfu_pid` is it."""
@@ -102,10 +114,4 @@ class Server:
         assert status == 204, body
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        interrupt(self.proc)

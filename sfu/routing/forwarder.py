@@ -124,26 +124,24 @@ class Outlet(Generic[S]):
         munger = self.vp8
         if munger is None:
             return view
-        payload = munger.rewrite(view.payload, descriptor)  # type: ignore[arg-type]
-        if payload is view.payload:
-            return view
-        return RtpView(
-            view.payload_type, view.marker, view.sequence_number, view.timestamp, view.ssrc,
-            payload, view.audio_level, view.mid, view.data,
-        )  # fmt: skip
+        return _with_payload(view, munger.rewrite(view.payload, descriptor))  # type: ignore[arg-type]
 
     def translated(self, view: RtpView) -> RtpView:
         """A cached ``view`` mapped as the current epoch maps (for RTX)."""
         munger = self.vp8
         if munger is None:
             return view
-        payload = munger.translate(view.payload)  # type: ignore[arg-type]
-        if payload is view.payload:
-            return view
-        return RtpView(
-            view.payload_type, view.marker, view.sequence_number, view.timestamp, view.ssrc,
-            payload, view.audio_level, view.mid, view.data,
-        )  # fmt: skip
+        return _with_payload(view, munger.translate(view.payload))  # type: ignore[arg-type]
+
+
+def _with_payload(view: RtpView, payload: bytes | memoryview) -> RtpView:
+    """``view`` carrying ``payload`` instead (itself when that is its own)."""
+    if payload is view.payload:
+        return view
+    return RtpView(
+        view.payload_type, view.marker, view.sequence_number, view.timestamp, view.ssrc,
+        payload, view.audio_level, view.mid, view.data,
+    )  # fmt: skip
 
 
 class Inbound(Generic[S]):
