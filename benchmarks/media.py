@@ -29,6 +29,7 @@ class VideoProfile:
     fps: int
     kbps: int
     seconds: float = 4.0
+    qmax: int = 56  # libvpx's coarsest quantizer: 63 lets a noisy 640x360 get down to ~500 kbps
 
 
 PROFILES = {
@@ -52,8 +53,10 @@ def _pattern(profile: VideoProfile, i: int, rng: np.random.Generator) -> np.ndar
     return img
 
 
-def encode_vp8(profile: VideoProfile) -> list[bytes]:
-    """``profile.seconds`` of VP8 frames: frame 0 is the only keyframe."""
+def encode_vp8(profile: VideoProfile, camera: VideoProfile | None = None) -> list[bytes]:
+    """``profile.seconds`` of VP8 frames: frame 0 is the only keyframe. With
+    ``camera``, the pattern is drawn at the camera's size and scaled down to
+    the profile's (one picture at several sizes, as simulcast layers are)."""
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height, codec.pix_fmt = profile.width, profile.height, "yuv420p"
     codec.bit_rate = profile.kbps * 1000
@@ -61,13 +64,15 @@ def encode_vp8(profile: VideoProfile) -> list[bytes]:
     codec.framerate = fractions.Fraction(profile.fps, 1)
     codec.gop_size = 100000  # no periodic keyframes
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "threads": "1",
-                     "kf-max-dist": "100000", "static-thresh": "0", "qmin": "4", "qmax": "56"}  # fmt: skip
+                     "kf-max-dist": "100000", "static-thresh": "0", "qmin": "4", "qmax": str(profile.qmax)}  # fmt: skip
     codec.open()
     rng = np.random.default_rng(1)
     frames: list[bytes] = []
     total = int(profile.fps * profile.seconds)
+    source = camera or profile
     for i in range(total + 1):
-        frame = VideoFrame.from_ndarray(_pattern(profile, i, rng), format="rgb24").reformat(format="yuv420p")
+        picture = VideoFrame.from_ndarray(_pattern(source, i, rng), format="rgb24")
+        frame = picture.reformat(width=profile.width, height=profile.height, format="yuv420p")
         frame.pts = i
         frame.time_base = codec.time_base
         frames.extend(bytes(p) for p in codec.encode(frame))
