@@ -51,6 +51,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from benchmarks.bigcall import SILENT_LEVEL, first_named_after, stamp_levels, view_message
 from benchmarks.media import PROFILES, LoopTrack, decode_vp8_frame, encode_opus, payload_key, rtp_payload, vp8_keyframe_start
+from benchmarks.simulcast_media import CLIP, FrameSizes, SimulcastCamera
 
 RECEIVER = "socket"  # or "aiortc" (see above); set before the workers fork
 DECRYPT_EVERY = 8  # the socket path decrypts (and times) one packet in this many
@@ -132,7 +133,7 @@ class Spec:
 
     name: str
     index: int
-    video: str | None = None  # a PROFILES key, or None
+    video: str | None = None  # a PROFILES key, simulcast_media.CLIP (three layers), or None
     audio: bool = False
     subscribe: bool = True
     driver: str = "callsfu"  # or "janus"
@@ -151,8 +152,11 @@ class Participant:
         self.stats = worker.stats
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None
-        self.video_track: LoopTrack | None = None
+        self.video_track: LoopTrack | SimulcastCamera | None = None
         self.video_pts: set[int] = set()
+        self.rx_bytes = 0  # this receiver's download (the worker's Stats add up everyone's)
+        self._rx_bytes_marked = 0
+        self.frame_sizes = FrameSizes(self.video_pts) if spec.view else None  # bigcall: each tile's picture size
         self.ssrcs: set[int] = set()
         self.join_started = 0.0
         self.joined_at: float | None = None
@@ -169,6 +173,11 @@ class Participant:
         self.welcome_at: float | None = None
         self.all_streams_at: float | None = None  # RTP from expected_streams SSRCs arrived
 
+    def take_rx_bytes(self) -> int:
+        """Bytes received since the last call (a ``mark``)."""
+        delta, self._rx_bytes_marked = self.rx_bytes - self._rx_bytes_marked, self.rx_bytes
+        return delta
+
     # -- media helpers ------------------------------------------------------------------
     def publish_tracks(self, pc: RTCPeerConnection) -> None:
         if self.spec.audio:
@@ -177,7 +186,9 @@ class Participant:
             if self.spec.level is not None:
                 spec = self.spec
                 stamp_levels(t.sender, lambda: spec.level if spec.speaking else SILENT_LEVEL)
-        if self.spec.video:
+        if self.spec.video == CLIP:
+            self.video_track = SimulcastCamera(pc, self.worker.clips)  # its offer: join_callsfu
+        elif self.spec.video:
             profile = PROFILES[self.spec.video]
             self.video_track = LoopTrack("video", self.worker.clips[self.spec.video], 1 / profile.fps, 90000)
             t = pc.addTransceiver(self.video_track, direction="sendonly")
@@ -215,6 +226,7 @@ class Participant:
         stats, keys, times, mask = self.stats, KEYS, TIMES, TABLE_MASK
         monotonic = time.monotonic
         video_pts = self.video_pts
+        sizes = self.frame_sizes
 
         def note(data: bytes, plain: bytes | None, size: int, now: float) -> None:
             """``data``'s clear header counts; ``plain`` (None: not decrypted) is timed."""
@@ -225,6 +237,8 @@ class Participant:
                 s = streams[ssrc] = Stream(seq)
                 stats.streams.append(s)
                 self.ssrcs.add(ssrc)
+                if sizes is not None:
+                    sizes.seen(ssrc, data[1] & 0x7F)
                 if self.all_streams_at is None and self.spec.expected_streams and len(self.ssrcs) >= self.spec.expected_streams:
                     self.all_streams_at = now
             else:
@@ -235,8 +249,11 @@ class Participant:
                     s.last = seq
             stats.rx_packets += 1
             stats.rx_bytes += size
+            self.rx_bytes += size
             if plain is None:
                 return
+            if sizes is not None:
+                sizes.note(plain, rtp_payload)
             key = payload_key(plain)
             if key >= 0:
                 slot = (key >> 16) & mask  # CRC bits: lengths repeat
@@ -260,7 +277,7 @@ class Participant:
     def take_srtp_on(self, dtls: Any) -> None:
         """Hook the datagram callbacks of ``dtls``'s ICE connection (after ``count_on``)."""
         note, stats, monotonic = self._note, self.stats, time.monotonic
-        video_pts, every = self.video_pts, DECRYPT_EVERY
+        video_pts, every, sizes = self.video_pts, DECRYPT_EVERY, self.frame_sizes
         tag = [0]  # the SRTP trailer of this connection's profile, once known
         counter = [0]
 
@@ -269,8 +286,10 @@ class Participant:
             srtp = dtls._rx_srtp
             counter[0] += 1
             plain = None
+            keyframe_maybe = sizes is not None and sizes.wants(data)
             if srtp is not None and (
                 counter[0] % every == 0
+                or keyframe_maybe
                 or ((data[1] & 0x7F) in video_pts and (self.first_frame_at is None or not stats.sample_done))
             ):
                 try:
@@ -393,7 +412,10 @@ class Participant:
             pc = self.publish_pc = new_pc()
             self.publish_tracks(pc)
             await pc.setLocalDescription(await pc.createOffer())
-            await ws.send_str(json.dumps({"type": "publish", "sdp": pc.localDescription.sdp}))
+            offer = pc.localDescription.sdp
+            if isinstance(self.video_track, SimulcastCamera):
+                offer = self.video_track.offer(offer)  # aiortc writes no a=rid / a=simulcast
+            await ws.send_str(json.dumps({"type": "publish", "sdp": offer}))
             await pc.setRemoteDescription(RTCSessionDescription(sdp=await asyncio.wait_for(answer, 30), type="answer"))
             self.hook_tx(pc)
 
@@ -631,7 +653,8 @@ class Worker:
                      "first_frame_ms": None if p.first_frame_at is None else (p.first_frame_at - p.join_started) * 1000,
                      "all_rtp_ms": None if p.all_streams_at is None or p.welcome_at is None else (p.all_streams_at - p.welcome_at) * 1000,
                      "keyframes_sent": p.video_track.keyframes_sent if p.video_track else 0,
-                     "keyframe_requests": p.video_track.keyframe_requests if p.video_track else 0}
+                     "keyframe_requests": p.video_track.keyframe_requests if p.video_track else 0,
+                     "frame_sizes": p.frame_sizes.summary() if p.frame_sizes is not None else None}
                     for p in self.participants]  # fmt: skip
         if what == "speak":  # {name: speaking}
             for p in self.participants:
@@ -645,6 +668,7 @@ class Worker:
         if what == "mark":
             out = self.stats.mark()
             out["decoded"] = self.decoded
+            out["rx_bytes_by_name"] = {p.spec.name: p.take_rx_bytes() for p in self.participants}
             return out
         if what == "stop":
             await asyncio.gather(*(p.close() for p in self.participants), return_exceptions=True)
