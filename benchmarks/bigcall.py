@@ -1,12 +1,15 @@
 """The ``bigcall`` scenario's pieces (benchmarks/loadtest.py, benchmarks/synth.py).
 
-32 participants publish Opus + VP8 (~300 kbps); 3 of them speak (their audio
-carries an RFC 6464 level of -20 dBov, the others' 127: silence); every one
-sends a ``view`` of 9 tiles (one large, eight small: the speakers first, then
-others). Measured beside the everyone-receives-everything meeting of the same
-size in the same run: download per receiver, server CPU per participant,
-forwarded packets/s; then one speaker stops and another starts, and each
-receiver's time until a ``speakers`` message names the new one first.
+32 participants publish Opus + VP8 in three simulcast layers (160x90, 320x180,
+640x360: benchmarks/simulcast_media.py; ``--no-simulcast``: one ~300 kbps
+layer); 3 of them speak (their audio carries an RFC 6464 level of -20 dBov,
+the others' 127: silence); every one sends a ``view`` of 9 tiles (one large,
+eight small: the speakers first, then others). Measured beside the
+everyone-receives-everything meeting of the same size in the same run:
+download per receiver (each one's, and the picture sizes its tiles got),
+server CPU per participant, forwarded packets/s; then one speaker stops and
+another starts, and each receiver's time until a ``speakers`` message names
+the new one first.
 """
 
 from __future__ import annotations
@@ -67,3 +70,38 @@ def summary_ms(values: list[float]) -> dict[str, Any]:
     a = np.asarray(values) * 1000
     return {"p50": round(float(np.percentile(a, 50)), 1), "p99": round(float(np.percentile(a, 99)), 1),
             "max": round(float(a.max()), 1), "count": len(values)}  # fmt: skip
+
+
+def per_receiver(receivers: set[str], marks: list[dict[str, Any]], status: list[dict[str, Any]], seconds: float) -> dict[str, dict[str, Any]]:
+    """Each receiver's download over the window (kbit/s) and, where measured,
+    how many of its videos had each picture size (``tiles``): whether the
+    small tiles got the small layer."""
+    rx: dict[str, int] = {}
+    for m in marks:
+        rx.update(m.get("rx_bytes_by_name", {}))
+    sizes = {st["name"]: st.get("frame_sizes") for st in status}
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(receivers, key=lambda n: (len(n), n)):
+        entry: dict[str, Any] = {"kbps": round(rx.get(name, 0) * 8 / 1000 / seconds, 1)}
+        if sizes.get(name) is not None:
+            entry["tiles"] = sizes[name]
+        out[name] = entry
+    return out
+
+
+def kbps_range(per: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """min / p50 / max of the receivers' download, kbit/s."""
+    if not per:
+        return {"min": None, "p50": None, "max": None}
+    a = np.asarray([e["kbps"] for e in per.values()])
+    return {"min": round(float(a.min()), 1), "p50": round(float(np.percentile(a, 50)), 1), "max": round(float(a.max()), 1)}
+
+
+def receivers_table(run: dict[str, Any]) -> str:
+    """One line per receiver: its download and its tiles' picture sizes."""
+    per = run.get("per_receiver") or {}
+    lines = [f"bigcall N={run.get('n')} per receiver ({'simulcast' if run.get('simulcast') else 'one layer'}): kbps down, tiles by picture size"]
+    for name, e in per.items():
+        tiles = ", ".join(f"{size} x{count}" for size, count in (e.get("tiles") or {}).items())
+        lines.append(f"  {name:<8}{e['kbps']:>8.0f}  {tiles}")
+    return "\n".join(lines)

@@ -2,7 +2,7 @@
 
     python -m benchmarks.loadtest [--scenario fanout|meeting|audio|join|bigcall]
         [--subscribers N | --sweep 1,4,16,31] [--participants N] [--seconds S]
-        [--baselines transcoding,janus|none] [--json FILE] [--plot FILE.png] [--quick]
+        [--baselines transcoding,janus|none] [--json FILE] [--plot FILE.png] [--quick] [--no-simulcast]
 
 (also ``callsfu-bench ARGS`` or ``python -m benchmarks ARGS``). It starts every server itself on 127.0.0.1
 inside a private network namespace (re-executing itself under
@@ -19,7 +19,9 @@ Scenarios:
   bigcall  N people (default 32) as in a meeting, but 3 speak (RFC 6464 levels) and each
            shows 9 tiles (a `view`): beside the meeting of N in the same run, download
            per receiver, CPU per participant, forwarded packets/s, and the time a
-           speaker switch takes to reach every receiver (benchmarks/bigcall.py)
+           speaker switch takes to reach every receiver (benchmarks/bigcall.py); its publishers
+           send three simulcast layers (160x90, 320x180, 640x360; --no-simulcast: one layer)
+           and each receiver's download and its tiles' picture sizes are reported
 
 In meeting, audio and bigcall, each participant's time from its welcome until
 RTP from every other participant's streams arrived is reported too
@@ -284,6 +286,7 @@ def note(message: str) -> None:
 # -- one run: one target, one scenario, one N ------------------------------------------------------------------
 def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, clips: dict[str, list[bytes]]) -> dict[str, Any]:
     from benchmarks import bigcall
+    from benchmarks.simulcast_media import CLIP as SIMULCAST_CLIP
     from benchmarks.synth import Spec
 
     label = f"{target_name} {scenario} N={n}"
@@ -316,7 +319,7 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
         elif scenario == "bigcall":
             names = [f"p-{i}" for i in range(n)]
             publishers = [
-                Spec(name, i, video="300kbps", audio=True, driver=driver, target=room,
+                Spec(name, i, video=SIMULCAST_CLIP if args.simulcast else "300kbps", audio=True, driver=driver, target=room,
                      level=bigcall.SPEAKING_LEVEL - (10 if i == bigcall.SPEAKERS else 0),  # the next speaker: louder
                      speaking=i < bigcall.SPEAKERS, view=bigcall.view_names(i, names))
                 for i, name in enumerate(names)
@@ -433,6 +436,10 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
     if scenario in ("meeting", "bigcall"):
         result["download_kbps_per_receiver"] = round(sum(m["rx_bytes"] for m in marks) * 8 / 1000 / (t1 - t0) / max(1, len(receivers)), 1)
         result["cpu_pct_per_participant"] = round(100 * (cpu1 - cpu0) / (t1 - t0) / (n * result.get("calls", 1)), 2)
+        result["per_receiver"] = bigcall.per_receiver(receivers, marks, status, t1 - t0)
+        result["download_kbps_range"] = bigcall.kbps_range(result["per_receiver"])
+    if scenario == "bigcall":
+        result["simulcast"] = bool(args.simulcast)
     cpu = cpu1 - cpu0
     decoded = next((m["decoded"] for m in marks if m["decoded"]), None)
     result.update({
@@ -573,11 +580,13 @@ def plot(runs: dict[str, list[dict[str, Any]]], scenario: str, path: Path, floor
     plt.close(fig)
 
 
-def make_clips(scenario: str) -> dict[str, list[bytes]]:
+def make_clips(scenario: str, simulcast: bool = False) -> dict[str, list[bytes]]:
     from benchmarks.media import PROFILES, encode_vp8
+    from benchmarks.simulcast_media import encode_layers
 
     wanted = {"fanout": ["1mbps"], "join": ["1mbps"], "meeting": ["300kbps"], "audio": [], "bigcall": ["300kbps"]}[scenario]
-    return {name: encode_vp8(PROFILES[name]) for name in wanted}
+    clips = {name: encode_vp8(PROFILES[name]) for name in wanted}
+    return clips | (encode_layers() if simulcast else {})  # bigcall: its own meeting keeps one layer
 
 
 def benchmarks_receiver() -> str:
@@ -610,7 +619,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--plot", type=Path, help="draw CPU per packet and latency against N to this PNG")
     parser.add_argument("--quick", action="store_true", help="a short smoke run (small N, 2 s windows)")
+    parser.add_argument("--simulcast", action=argparse.BooleanOptionalAction, default=None,
+                        help="bigcall: publishers send three simulcast layers (default on; --no-simulcast: one ~300 kbps layer)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.simulcast and args.scenario != "bigcall":
+        parser.error("--simulcast is for the bigcall scenario")
+    args.simulcast = args.scenario == "bigcall" and args.simulcast is not False
 
     baselines = [] if args.baselines.strip() in ("", "none") else [b.strip() for b in args.baselines.split(",")]
     for b in baselines:
@@ -667,7 +681,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     try:
         note(f"encoding the synthetic media once ({args.scenario})")
-        clips = make_clips(args.scenario)
+        clips = make_clips(args.scenario, args.simulcast)
         for n in ns:
             floors.append(floor_us_per_packet(30_000 if args.quick else 100_000))
             c_floor = native_floor_us_per_packet(30_000 if args.quick else 100_000)
@@ -706,7 +720,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(runs, floor))
     if args.scenario == "bigcall":
-        print(bigcall_table(runs))
+        from benchmarks.bigcall import receivers_table
+
+        print(bigcall_table(runs), *(receivers_table(r) for r in runs["callsfu"] if "per_receiver" in r), sep="\n")
     native_floor = round(float(np.median(native_floors)), 2) if native_floors else None
     if native_floor is not None:
         print(f"native floor (C: rewrite + SRTP protect + sendto, same run): {native_floor:.2f} µs/packet")
