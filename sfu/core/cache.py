@@ -4,16 +4,23 @@ Keyed by the publisher's 16-bit sequence number: slot ``seq % capacity``;
 `get` checks the stored packet really has the requested sequence number, so
 a slot overwritten by a newer (or wrapped) packet is a miss, never a wrong
 packet.
+
+A cached view lets go of its ``data`` (the whole decrypted packet): what is
+sent from the cache (replays, retransmissions) is rebuilt from the payload
+and the parsed header fields, so holding both would keep every packet twice.
 """
 
 from __future__ import annotations
 
-from .packet import RtpView
+from .packet import RTP_HEADER_BYTES, RtpView
 
 __all__ = ["PacketCache", "VIDEO_CAPACITY", "AUDIO_CAPACITY"]
 
 VIDEO_CAPACITY = 512
 AUDIO_CAPACITY = 128
+
+
+_RELEASED = b""  # a cached view's data
 
 
 def _newer(a: int, b: int) -> bool:
@@ -44,9 +51,10 @@ class PacketCache:
 
         A packet more than `capacity` behind the newest one is taken as a
         discontinuity (the publisher's sequence numbers jumped) and becomes
-        the newest.
+        the newest. `view.data` is emptied (module docstring).
         """
         seq = view.sequence_number
+        view.data = _RELEASED
         self._slots[seq % self.capacity] = view
         newest = self._newest
         if (
@@ -124,7 +132,7 @@ class PacketCache:
                 continue  # a later timestamp than the newest packet's: reordered
             if age > limit:
                 break
-            total += len(view.data)
+            total += len(view.payload) + RTP_HEADER_BYTES
             if age > span:
                 span = age
         if span < clock_rate / 10:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from .extensions import Ext
 
-__all__ = ["RtpView", "is_vp8_keyframe_start"]
+__all__ = ["RTP_HEADER_BYTES", "RtpView", "is_vp8_keyframe_start"]
+
+RTP_HEADER_BYTES = 12  # the fixed RTP header (RFC 3550 5.1), without CSRCs or extensions
 
 _HEADER = struct.Struct("!BBHII")
 _EXT_HEADER = struct.Struct("!HH")
@@ -32,7 +34,8 @@ class RtpView:
 
     `payload` has padding removed; `audio_level` is the raw one-byte value of
     the RFC 6464 element (V bit and level), `mid` the RFC 8843 MID, both None
-    when absent or not negotiated; `data` is the whole original packet.
+    when absent or not negotiated; `data` is the whole original packet
+    (empty once the packet cache holds the view: it keeps only what it sends).
     `rid` / `repaired_rid` are the RFC 8852 RtpStreamId / RepairedRtpStreamId
     (a simulcast layer's name), parsed only where negotiated.
     """

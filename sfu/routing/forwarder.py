@@ -49,7 +49,7 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 from sfu.core.cache import PacketCache
 from sfu.core.extensions import Ext
 from sfu.core.nack import RetransmitGuard, distinct_lost
-from sfu.core.packet import RtpView, is_vp8_keyframe_start
+from sfu.core.packet import RTP_HEADER_BYTES, RtpView, is_vp8_keyframe_start
 from sfu.core.pacer import PACE_INTERVAL, Lane, Pacer, TokenBucket
 from sfu.core.rewriter import Rewriter
 from sfu.core.rtx import unwrap_rtx
@@ -585,7 +585,7 @@ class Forwarder(Generic[S]):
                 continue
             if guard.recently_sent(original, now):
                 continue  # it is on its way already
-            if not guard.admit(original, len(view.data) + RTX_OVERHEAD, now):
+            if not guard.admit(original, len(view.payload) + RTP_HEADER_BYTES + RTX_OVERHEAD, now):
                 break  # the budget is spent: the rest of this NACK waits for the next
             packet = rewriter.rtx(outlet.translated(view), abs_time)
             if packet is not None:

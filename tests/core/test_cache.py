@@ -96,7 +96,7 @@ def test_bad_capacity(capacity: int) -> None:
 
 def test_byte_rate_is_measured_over_the_newest_second_of_media() -> None:
     def view(seq: int, ts: int, size: int) -> RtpView:
-        return RtpView(96, False, seq & 0xFFFF, ts & 0xFFFFFFFF, 1, b"", None, None, bytes(size))
+        return RtpView(96, False, seq & 0xFFFF, ts & 0xFFFFFFFF, 1, bytes(size - 12), None, None, bytes(size))
 
     cache = PacketCache(512)
     assert cache.byte_rate(90000) is None
@@ -113,3 +113,14 @@ def test_byte_rate_is_measured_over_the_newest_second_of_media() -> None:
     assert rate is not None and 240_000 <= rate <= 250_000  # the newest second only
     with pytest.raises(ValueError, match="clock_rate > 0"):
         cache.byte_rate(0)
+
+
+def test_a_cached_view_lets_go_of_the_whole_packet() -> None:
+    """The cache keeps the payload and the parsed header, not the decrypted
+    packet as well (it would hold every packet twice)."""
+    cache = PacketCache(16)
+    packet = view(7)
+    payload = packet.payload
+    cache.put(packet)
+    stored = cache.get(7)
+    assert stored is not None and stored.data == b"" and stored.payload == payload
