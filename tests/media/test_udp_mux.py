@@ -223,11 +223,12 @@ async def test_32_person_video_call_under_1024_descriptors(tmp_path: Path, http:
         ok = await wait_for(lambda: all(a.sees(b, 3.0) for a in decoders for b in peers if b is not a), 60)
         assert ok, {a.name: [b.name for b in peers if b is not a and not a.sees(b, 3.0)] for a in decoders}
         first = [await p.packets_by_mid() for p in peers]
-        await asyncio.sleep(3)
+        await asyncio.sleep(5)
         second = [await p.packets_by_mid() for p in peers]
         for p, before, after in zip(peers, first, second):
-            # 3 s at 5 frames/s is at least 15 packets; 5 proves the stream flows
-            # even when this busy test process falls behind
+            # 5 s at 5 frames/s is at least 25 packets; 5 proves the stream flows
+            # even when this busy test process falls behind (it fell behind a 3 s
+            # window once on a loaded machine)
             flowing = [mid for mid in p.tracks if after.get(mid, 0) - before.get(mid, 0) >= 5]
             assert len(flowing) == 31, (p.name, {m: after.get(m, 0) - before.get(m, 0) for m in p.tracks})
         # 64 ICE connections, one UDP socket; descriptors grow by the
