@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aioice import stun
 
 from tests.media.conftest import Server, new_link
 from tests.media.peer import Peer, wait_for
+from tests.rtc.stun_requests import binding_request
 
 
 def udp_ports_of(pid: int) -> set[int]:
@@ -105,16 +105,6 @@ async def test_a_taken_udp_port_is_refused_at_start_with_a_precise_message(tmp_p
             assert f"cannot bind UDP port {port} on 127.0.0.1" in str(exc)
         else:
             raise AssertionError("the server started on a taken UDP port")
-
-
-def binding_request(username: str, password: str) -> bytes:
-    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
-    request.attributes["USERNAME"] = username
-    request.attributes["PRIORITY"] = 1
-    request.attributes["ICE-CONTROLLING"] = 1
-    request.add_message_integrity(password.encode())
-    request.add_fingerprint()
-    return bytes(request)
 
 
 def server_ufrag(sdp: str) -> str:

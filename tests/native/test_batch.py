@@ -24,13 +24,6 @@ from .streams import stream
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason=f"native fan-out not built: {native.BUILD_ERROR}")
 
 
-@pytest.fixture
-def sender() -> Iterator[Any]:
-    sock = udp_socket()
-    yield sock
-    sock.close()
-
-
 def pair(ssrc: int, first: int = 1, rtx: bool = False) -> tuple[Any, Reference]:
     args: dict[str, Any] = dict(ssrc=ssrc, payload_type=96, ext_ids={}, mid="0", first_sequence_number=first,
                                 first_timestamp=1, rtx_ssrc=ssrc + 1 if rtx else None,

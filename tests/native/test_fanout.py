@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import gc
 import random
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from pylibsrtp import Policy
@@ -18,17 +18,10 @@ from pylibsrtp import Policy
 import sfu.native as native
 from sfu.core.rewriter import Rewriter as Reference
 
-from .loopback import PROFILES, Receiver, policy, udp_socket
+from .loopback import PROFILES, Receiver, policy
 from .streams import negotiations, stream
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason=f"native fan-out not built: {native.BUILD_ERROR}")
-
-
-@pytest.fixture
-def sender() -> Iterator[Any]:
-    sock = udp_socket()
-    yield sock
-    sock.close()
 
 
 def test_fan_out_delivers_the_reference_bytes_to_every_subscriber(sender: Any) -> None:

@@ -8,11 +8,12 @@ import socket
 from typing import AsyncIterator
 
 import pytest
-from aioice import Candidate, Connection, stun
+from aioice import Candidate, Connection
 
 from sfu.rtc import mux
 from sfu.rtc.ice import use_host_addresses
 from sfu.rtc.mux import MAX_ADDRESSES, MAX_QUEUED, UdpMux, current_mux
+from tests.rtc.stun_requests import binding_request
 
 use_host_addresses(["127.0.0.1"])
 
@@ -49,16 +50,6 @@ async def connect(server: Connection) -> Connection:
         await a.add_remote_candidate(None)
     await asyncio.wait_for(asyncio.gather(client.connect(), server.connect()), 10)
     return client
-
-
-def binding_request(username: str, password: str) -> bytes:
-    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
-    request.attributes["USERNAME"] = username
-    request.attributes["PRIORITY"] = 1
-    request.attributes["ICE-CONTROLLING"] = 1
-    request.add_message_integrity(password.encode())
-    request.add_fingerprint()
-    return bytes(request)
 
 
 def udp_socket() -> socket.socket:
