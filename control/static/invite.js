@@ -58,28 +58,29 @@ function linkRow(prefix) {
   return row;
 }
 
+/** A heading and a paragraph, in the page's language. */
+function heading(titleKey, textKey) {
+  const h = document.createElement("h2");
+  h.textContent = t(titleKey);
+  const p = document.createElement("p");
+  p.textContent = t(textKey);
+  return [h, p];
+}
+
 function build() {
   const panel = $("invite-panel");
   panel.textContent = "";
-  const h = document.createElement("h2");
-  h.textContent = t("invite.title");
-  const p = document.createElement("p");
-  p.textContent = t("invite.text");
   const close = document.createElement("button");
   close.type = "button";
   close.className = "btn btn-quiet close";
   close.id = "invite-close";
   close.textContent = t("invite.close");
   close.addEventListener("click", () => { panel.hidden = true; });
-  panel.append(h, p, linkRow("invite"), close);
+  panel.append(...heading("invite.title", "invite.text"), linkRow("invite"), close);
 
   const alone = $("alone");
   alone.textContent = "";
-  const ah = document.createElement("h2");
-  ah.textContent = t("invite.aloneTitle");
-  const ap = document.createElement("p");
-  ap.textContent = t("invite.aloneText");
-  alone.append(ah, ap, linkRow("alone"));
+  alone.append(...heading("invite.aloneTitle", "invite.aloneText"), linkRow("alone"));
 }
 
 $("invite-btn").addEventListener("click", () => {
