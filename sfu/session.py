@@ -32,7 +32,7 @@ from sfu.routing.layout import Kind, Slot, SubscriberLayout, TrackKey
 from sfu.routing.view import source_of
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
-from sfu.rtc.receiver_state import drop_receive_path
+from sfu.rtc.receiver_state import drop_receive_path, receivers_without_receive_path
 from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
@@ -386,8 +386,9 @@ class Session:
             self._watch(self.subscribe_pc)
         pc = self.subscribe_pc
         for slot in added:
-            t = pc.addTransceiver(SilentTrack(slot.kind), direction="sendonly")
-            drop_receive_path(t.receiver)  # a sendonly section never receives
+            with receivers_without_receive_path():  # a sendonly section never receives
+                t = pc.addTransceiver(SilentTrack(slot.kind), direction="sendonly")
+            drop_receive_path(t.receiver)  # (what the swap does not cover)
             caps = RTCRtpSender.getCapabilities(slot.kind)
             t.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() in CODECS[slot.kind]])
             dtls = t.sender.transport
