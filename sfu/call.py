@@ -14,6 +14,7 @@ from sfu import observe
 from sfu.admission import Admission
 from sfu.events import EventSink, emit
 from sfu.logcontext import about
+from sfu.routing.arrivals import Arrivals
 from sfu.routing.audio import AudioGate
 from sfu.routing.forwarder import Forwarder, Inbound
 from sfu.routing.layout import TrackKey
@@ -52,6 +53,8 @@ class Call:
         self._speakers_sent_at = -SPEAKERS_INTERVAL
         self.inbounds: dict[TrackKey, Inbound[TransportSink]] = {}
         self.receivers: dict[TrackKey, RTCRtpReceiver] = {}
+        self.arrivals = Arrivals()  # tracks on their way: subscribe offers wait for them (join storms)
+        self.arrived = asyncio.Event()  # set (and replaced) whenever arrivals change: waiting offers look again
         # the call's own work runs in a context of its own, not its first participant's (log lines)
         self._context = contextvars.Context()
         self._timer = asyncio.get_running_loop().create_task(self._run_timer(), context=self._context)
@@ -94,6 +97,7 @@ class Call:
                 {"type": "participant_joined", "participant": {"id": pid, "name": session.admission.name}}
             )
         self.sessions[pid] = session
+        self.arrivals.joined(pid, time.monotonic())
         if self.speakers:
             session.send({"type": "speakers", "speakers": list(self.speakers)})
 
@@ -102,6 +106,8 @@ class Call:
         if self.sessions.get(pid) is not session:
             return
         del self.sessions[pid]
+        self.arrivals.left(pid)
+        self._arrivals_changed()
         self.audio.forget(pid)
         self.forwarder.views.forget(pid)
         observe.retire(session)  # its counters go into the process's totals as it leaves
@@ -160,9 +166,20 @@ class Call:
         self.deliver(packets)
 
     # -- media ------------------------------------------------------------------
+    def expect(self, participant_id: str, tracks: list[TrackKey]) -> None:
+        """A publish offer was answered: these tracks arrive once its connection is up."""
+        self.arrivals.answered(participant_id, [k for k in tracks if k not in self.inbounds], time.monotonic())
+        self._arrivals_changed()
+
+    def _arrivals_changed(self) -> None:
+        self.arrived.set()
+        self.arrived = asyncio.Event()
+
     def publish(self, inbound: Inbound[TransportSink], receiver: RTCRtpReceiver) -> None:
         if inbound.key.participant_id not in self.sessions:
             return
+        self.arrivals.arrived(inbound.key)
+        self._arrivals_changed()
         old = self.inbounds.get(inbound.key)
         self.inbounds[inbound.key] = inbound
         self.receivers[inbound.key] = receiver

@@ -101,6 +101,7 @@ class Session:
         self._answer: asyncio.Future[str] | None = None
         self._negotiation: asyncio.Task[None] | None = None
         self._dirty = False
+        self._changed_at: float | None = None  # the first change not offered yet (its offer may wait: arrivals)
         self.closed = asyncio.Event()
         self._closing = False
         self._last_heard = time.monotonic()
@@ -347,9 +348,20 @@ class Session:
             if t.kind == "video" and t.direction == "recvonly" and t.mid in simulcast and t.mid in self.ingress.simulcast
         ]  # (aiortc starts the receivers, which build the layers, only once DTLS is up)
         self.send({"type": "publish_answer", "sdp": add_to_answer(pc.localDescription.sdp, accepted)})
+        self.call.expect(self.pid, self._accepted_tracks(pc))
+
+    def _accepted_tracks(self, pc: RTCPeerConnection) -> list[TrackKey]:
+        """The tracks the publish answer accepts (they arrive once its connection is up)."""
+        return [
+            TrackKey(self.pid, "audio" if t.kind == "audio" else "video", "screen" if self._sources.get(str(t.mid)) == "screen" else "")
+            for t in pc.getTransceivers()
+            if t.direction == "recvonly"
+        ]
 
     # -- subscribe: we offer ------------------------------------------------------------
     def tracks_changed(self) -> None:
+        if self._changed_at is None:
+            self._changed_at = time.monotonic()
         if self._negotiation is None or self._negotiation.done():
             self._negotiation = asyncio.get_running_loop().create_task(self._negotiate(), context=self._context)
         else:
@@ -365,7 +377,9 @@ class Session:
         try:
             await asyncio.sleep(NEGOTIATION_DELAY)  # a burst of joins becomes one offer
             while True:
+                await self._wait_for_arrivals()
                 self._dirty = False
+                self._changed_at = None  # what changes from here on goes into the next offer
                 change = self.layout.update(self.call.tracks_for(self.pid))
                 if not change or not self.call.sessions.get(self.pid) is self:
                     return
@@ -379,6 +393,21 @@ class Session:
             self.error("negotiation_failed", "The server could not renegotiate your subscription; rejoin the call.")
             await self.flush()
             self.abort()
+
+    async def _wait_for_arrivals(self) -> None:
+        """While others' tracks are on their way (a join storm), wait for them,
+        at most OFFER_HOLD after the change that prompted this offer: one
+        offer then carries them all, instead of one renegotiation each."""
+        while True:
+            now = time.monotonic()
+            changed_at = now if self._changed_at is None else self._changed_at
+            until = self.call.arrivals.offer_at(changed_at, now, exclude=self.pid)
+            if until is None:
+                return
+            try:
+                await asyncio.wait_for(self.call.arrived.wait(), until - now)
+            except asyncio.TimeoutError:
+                pass
 
     async def _offer(self, added: list[Slot]) -> None:
         if self.subscribe_pc is None:
