@@ -56,7 +56,8 @@ def pids_of(peer: Peer, mids: set[str]) -> set[str]:
 
 async def test_the_speaker_order_follows_who_speaks(peers: list[Peer]) -> None:
     p0, p1, p2, p3, listener = peers
-    assert await wait_for(lambda: len(listener.tracks) == 4, 10)
+    # (`tracks` comes just before its subscribe offer: wait for both)
+    assert await wait_for(lambda: len(listener.tracks) == 4 and any(m["type"] == "subscribe" for m in listener.messages), 10)
     # the levels are negotiated both ways: in the publish answer and the subscribe offer
     for peer in (p0, listener):
         offer = next(m["sdp"] for m in peer.messages if m["type"] in ("publish_answer", "subscribe"))
