@@ -60,6 +60,8 @@ class Call:
         self._timer = asyncio.get_running_loop().create_task(self._run_timer(), context=self._context)
         self._pacing: asyncio.TimerHandle | None = None  # armed only while packets are queued
         self._pacing_due = 0.0
+        self._arming = False  # an _arm_pacing is scheduled for this turn of the loop
+        self._closed = False
 
     # -- membership ---------------------------------------------------------
     def roster(self, exclude: str) -> list[dict[str, str]]:
@@ -132,6 +134,7 @@ class Call:
 
     def close(self) -> None:
         self._ended()
+        self._closed = True
         self._timer.cancel()
         if self._pacing is not None:
             self._pacing.cancel()
@@ -139,12 +142,24 @@ class Call:
 
     # -- sending ----------------------------------------------------------------
     def deliver(self, packets: list[tuple[TransportSink, bytes]]) -> None:
-        """Send what the forwarder let out now; wake up for what it queued."""
+        """Send what the forwarder let out now; wake up for what it queued.
+
+        The pacing timer is re-armed once per turn of the event loop, not per
+        call: finding the next due packet scans every backlogged lane, and
+        when a join storm's subscribers connect, each of their hundreds of
+        sections starts (a replay, queued) with a call here — that scan per
+        call was a tenth of the SFU's CPU. What was queued is not due before
+        that turn is over (a replay's first burst left just now)."""
         for sink, packet in packets:
             sink.send(packet)
-        self._arm_pacing()
+        if not self._arming:
+            self._arming = True
+            asyncio.get_running_loop().call_soon(self._arm_pacing, context=self._context)
 
     def _arm_pacing(self) -> None:
+        self._arming = False
+        if self._closed:
+            return
         now = time.monotonic()
         due = self.forwarder.next_due(now)
         if due is None:
