@@ -32,10 +32,12 @@ speaks it too) and ``janus`` (VideoRoom over Janus's HTTP API).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import mmap
 import os
 import random
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ from benchmarks.simulcast_media import CLIP, FrameSizes, SimulcastCamera
 
 RECEIVER = "socket"  # or "aiortc" (see above); set before the workers fork
 DECRYPT_EVERY = 8  # the socket path decrypts (and times) one packet in this many
+RCVBUF = 4 * 1024 * 1024  # each subscribe connection's socket (the kernel caps it at net.core.rmem_max)
 
 # -- the shared send-time table -------------------------------------------------------
 TABLE_BITS = 18
@@ -304,6 +307,11 @@ class Participant:
             if getattr(protocol, "_bench_socket_path", False):
                 continue
             protocol._bench_socket_path = True
+            with contextlib.suppress(AttributeError, OSError):
+                # while this worker's loop answers its participants' offers, a meeting's media
+                # overflowed Linux's default 208 KiB here, and the SFU's DTLS flights with it
+                # (OpenSSL retransmits after 1 s, then 2 s): as the SFU's own mux socket does
+                protocol.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
             original = protocol.datagram_received
 
             def datagram_received(data: bytes, addr: Any, original: Any = original) -> None:
