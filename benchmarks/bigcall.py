@@ -105,3 +105,42 @@ def receivers_table(run: dict[str, Any]) -> str:
         tiles = ", ".join(f"{size} x{count}" for size, count in (e.get("tiles") or {}).items())
         lines.append(f"  {name:<8}{e['kbps']:>8.0f}  {tiles}")
     return "\n".join(lines)
+
+
+DOWNLOAD_GOAL_KBPS = 1500  # issue 11: what a phone on a cellular link can take
+
+
+def plot(runs: dict[str, list[dict[str, Any]]], path: Any, title: str) -> None:
+    """Bars, the full meeting beside the big call at each N: download per
+    receiver (with the goal), forwarded packets/s, server CPU."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [("meeting", "everyone receives everyone", "tab:grey"), ("callsfu", f"bigcall: {TILES} tiles, {SPEAKERS} speak", "tab:blue")]
+    ns = sorted({r["n"] for rs in runs.values() for r in rs})
+    panels = [
+        ("download_kbps_per_receiver", "download per receiver, kbit/s"),
+        ("forwarded_pps", "packets forwarded per second"),
+        ("cpu_pct", "server CPU, % of one core"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(12, 4.2))
+    width = 0.8 / len(series)
+    for ax, (key, label) in zip(axes, panels):
+        for i, (name, legend, colour) in enumerate(series):
+            by_n = {r["n"]: r.get(key) for r in runs.get(name, [])}
+            xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(ns))]
+            values = [by_n.get(n) or 0 for n in ns]
+            bars = ax.bar(xs, values, width, label=legend, color=colour)
+            ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7)
+        if key == "download_kbps_per_receiver":
+            ax.axhline(DOWNLOAD_GOAL_KBPS, color="tab:red", linestyle=":", label=f"goal {DOWNLOAD_GOAL_KBPS:,} kbit/s")
+            ax.legend(fontsize=8, loc="upper right")
+        ax.set_xticks(range(len(ns)), [f"N = {n}" for n in ns])
+        ax.set(title=label)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

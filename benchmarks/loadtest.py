@@ -775,7 +775,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     })  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    if args.plot:
+    if args.plot and args.scenario == "bigcall":
+        from benchmarks import bigcall
+
+        bigcall.plot(runs, args.plot, f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()}")
+    elif args.plot:
         plot(runs, args.scenario, args.plot, floor)
     if interrupted:
         return 130

@@ -65,7 +65,7 @@ def test_quick_fanout_with_transcoding_baseline(tmp_path: Path) -> None:
 
 
 def test_quick_bigcall_publishes_simulcast_and_small_tiles_get_the_small_layer(tmp_path: Path) -> None:
-    report, stdout = run_loadtest(tmp_path, "--scenario", "bigcall", "--baselines", "none")
+    report, stdout = run_loadtest(tmp_path, "--scenario", "bigcall", "--baselines", "none", "--plot", str(tmp_path / "b.png"))
     run, meeting = report["runs"]["callsfu"][0], report["runs"]["meeting"][0]
     assert run["simulcast"] is True and not run["errors"] and run["srtp_errors"] == 0, run
     assert run["receivers_ready"] == "6/6", run
@@ -74,3 +74,4 @@ def test_quick_bigcall_publishes_simulcast_and_small_tiles_get_the_small_layer(t
     assert run["download_kbps_per_receiver"] < 0.7 * meeting["download_kbps_per_receiver"], (run, meeting)
     assert run["download_kbps_range"]["max"] < 1500, run
     assert "per receiver (simulcast)" in stdout and "640x360 x1, 160x90 x4" in stdout
+    assert (tmp_path / "b.png").stat().st_size > 1000  # the bars: download, packets/s, CPU
