@@ -690,8 +690,23 @@ class Worker:
         raise ValueError(f"unknown command {what!r}")
 
 
+def without_receive_state() -> None:
+    """aiortc builds a jitter buffer, a NACK generator and a bitrate estimator
+    (1,000 rate buckets) in every receiver; this process's receivers never
+    run that path (its counters take the packets first, ``count_on``), so it
+    builds none: they were 12 % of a load worker's samples in a join storm,
+    CPU the SFU under test then shares the machine with."""
+    import aiortc.rtcrtpreceiver as receiver_module
+
+    def unused(*args: object, **kwargs: object) -> None:
+        return None
+
+    receiver_module.JitterBuffer = receiver_module.NackGenerator = receiver_module.RemoteBitrateEstimator = unused  # type: ignore[assignment,misc]
+
+
 def worker_main(conn: Connection, clips: dict[str, list[bytes]]) -> None:
     os.environ.pop("CALLSFU_BENCH_REEXEC", None)
+    without_receive_state()  # (a load worker process only: the server is a process of its own)
     try:
         import uvloop
 
