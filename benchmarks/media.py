@@ -182,27 +182,34 @@ def rtp_payload(data: bytes) -> bytes:
     return data[pos:end]
 
 
-def vp8_keyframe_start(payload: bytes) -> bool:
-    """S=1, PID=0 and the VP8 header's P bit clear (RFC 7741)."""
+def vp8_frame_start(payload: bytes) -> int | None:
+    """Where the VP8 frame starts in ``payload`` when the packet begins one
+    (S=1, PID=0: RFC 7741's payload descriptor walked), else None."""
     n = len(payload)
     if n < 2:
-        return False
+        return None
     b = payload[0]
     if not b & 0x10 or b & 0x0F:
-        return False
+        return None
     pos = 1
     if b & 0x80:
         x = payload[1]
         pos = 2
         if x & 0x80:
             if pos >= n:
-                return False
+                return None
             pos += 2 if payload[pos] & 0x80 else 1
         if x & 0x40:
             pos += 1
         if x & 0x30:
             pos += 1
-    return pos < n and payload[pos] & 0x01 == 0
+    return pos
+
+
+def vp8_keyframe_start(payload: bytes) -> bool:
+    """S=1, PID=0 and the VP8 header's P bit clear (RFC 7741)."""
+    pos = vp8_frame_start(payload)
+    return pos is not None and pos < len(payload) and payload[pos] & 0x01 == 0
 
 
 def decode_vp8_frame(payloads: list[bytes]) -> str:

@@ -47,7 +47,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap
 
-from benchmarks.media import LoopTrack, VideoProfile, encode_vp8
+from benchmarks.media import LoopTrack, VideoProfile, encode_vp8, vp8_frame_start
 
 RID_URI = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
 RRID_URI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
@@ -202,21 +202,9 @@ KEYFRAME_HINT = 1200  # bytes: a keyframe's first packet is full (aiortc cuts at
 
 def vp8_keyframe_size(payload: bytes) -> tuple[int, int] | None:
     """(width, height) if ``payload`` (an RTP payload) starts a VP8 keyframe (RFC 7741, RFC 6386 9.1)."""
-    n = len(payload)
-    if n < 2 or not payload[0] & 0x10 or payload[0] & 0x0F:
+    pos = vp8_frame_start(payload)
+    if pos is None:
         return None
-    pos = 1
-    if payload[0] & 0x80:
-        x = payload[1]
-        pos = 2
-        if x & 0x80:
-            if pos >= n:
-                return None
-            pos += 2 if payload[pos] & 0x80 else 1
-        if x & 0x40:
-            pos += 1
-        if x & 0x30:
-            pos += 1
     head = payload[pos : pos + 10]
     if len(head) < 10 or head[0] & 0x01 or head[3:6] != b"\x9d\x01\x2a":
         return None
