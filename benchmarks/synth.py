@@ -58,6 +58,7 @@ from benchmarks.simulcast_media import CLIP, FrameSizes, SimulcastCamera
 RECEIVER = "socket"  # or "aiortc" (see above); set before the workers fork
 DECRYPT_EVERY = 8  # the socket path decrypts (and times) one packet in this many
 RCVBUF = 4 * 1024 * 1024  # each subscribe connection's socket (the kernel caps it at net.core.rmem_max)
+EARLY_SRTP = 1024  # SRTP held per connection until its DTLS keys are there (a replay is up to 512 packets)
 
 # -- the shared send-time table -------------------------------------------------------
 TABLE_BITS = 18
@@ -284,13 +285,31 @@ class Participant:
         tag = [0]  # the SRTP trailer of this connection's profile, once known
         counter = [0]
 
+        early: list[tuple[bytes, float]] = []  # SRTP before this end's DTLS is done
+
         def on_srtp(data: bytes) -> None:
             now = monotonic()
             srtp = dtls._rx_srtp
+            if srtp is None:
+                # the SFU's first SRTP (a keyframe replay) follows its last DTLS flight, which
+                # still waits in aioice's queue: kept, as a browser's in-order stack would take
+                # it, and counted once the keys are there (they were lost before, and the first
+                # frame came with the next keyframe, ~1 s later)
+                if len(early) < EARLY_SRTP:
+                    early.append((data, now))
+                return
+            if early:
+                held = early[:]
+                early.clear()
+                for old, at in held:
+                    receive(old, at, srtp)
+            receive(data, now, srtp)
+
+        def receive(data: bytes, now: float, srtp: Any) -> None:
             counter[0] += 1
             plain = None
             keyframe_maybe = sizes is not None and sizes.wants(data)
-            if srtp is not None and (
+            if (
                 counter[0] % every == 0
                 or keyframe_maybe
                 or ((data[1] & 0x7F) in video_pts and (self.first_frame_at is None or not stats.sample_done))

@@ -397,11 +397,13 @@ class Session:
     async def _wait_for_arrivals(self) -> None:
         """While others' tracks are on their way (a join storm), wait for them,
         at most OFFER_HOLD after the change that prompted this offer: one
-        offer then carries them all, instead of one renegotiation each."""
+        offer then carries them all, instead of one renegotiation each. The
+        first offer does not wait for those who merely joined (a viewer)."""
         while True:
             now = time.monotonic()
             changed_at = now if self._changed_at is None else self._changed_at
-            until = self.call.arrivals.offer_at(changed_at, now, exclude=self.pid)
+            first = self.subscribe_pc is None
+            until = self.call.arrivals.offer_at(changed_at, now, exclude=self.pid, first=first)
             if until is None:
                 return
             try:

@@ -17,6 +17,12 @@ most :data:`OFFER_HOLD` after the change that prompted it, so one offer
 carries the whole storm. Outside a storm nothing is pending and offers go
 out as before; a publisher that never connects stops counting after its
 grace period. Time is passed in (seconds, any monotonic origin).
+
+A subscriber's *first* offer does not wait for people who merely joined:
+a viewer who joins with others who never publish (a webinar's audience,
+joining together) sees the stage at once instead of a second later. It
+still waits for publishes answered and on their way, so in a storm one
+offer carries them.
 """
 
 from __future__ import annotations
@@ -70,12 +76,13 @@ class Arrivals:
         self._joined.pop(participant_id, None)
         self._expected.pop(participant_id, None)
 
-    def pending_until(self, now: float, exclude: str) -> float | None:
+    def pending_until(self, now: float, exclude: str, joined: bool = True) -> float | None:
         """None when no one but ``exclude`` (the subscriber asking: its own
         tracks are never offered to it) has tracks on their way; else the
-        time after which those still pending stop counting."""
+        time after which those still pending stop counting. ``joined``:
+        count those who joined and have not published yet."""
         until: float | None = None
-        for pid, at in self._joined.items():
+        for pid, at in self._joined.items() if joined else ():
             if pid != exclude and now - at < self.join_grace:
                 until = max(until or now, at + self.join_grace)
         for pid, (at, _) in self._expected.items():
@@ -83,11 +90,14 @@ class Arrivals:
                 until = max(until or now, at + self.connect_grace)
         return until
 
-    def offer_at(self, changed_at: float, now: float, exclude: str, hold: float = OFFER_HOLD) -> float | None:
+    def offer_at(
+        self, changed_at: float, now: float, exclude: str, hold: float = OFFER_HOLD, first: bool = False
+    ) -> float | None:
         """When a subscriber whose tracks changed at ``changed_at`` should
         offer: None for now, else the time to look again (tracks may arrive
-        sooner: look again then too)."""
-        until = self.pending_until(now, exclude)
+        sooner: look again then too). ``first``: it has no subscribe
+        connection yet (module docstring)."""
+        until = self.pending_until(now, exclude, joined=not first)
         deadline = changed_at + hold
         if until is None or now >= deadline:
             return None
