@@ -64,6 +64,8 @@ S = TypeVar("S")
 S_in = TypeVar("S_in", contravariant=True)
 
 VIDEO_CACHE = 512
+VIDEO_CACHE_SECONDS = 3.0  # ...and at most this much of it (sfu/core/cache.py: a replay older is stale)
+VIDEO_CLOCK_RATE = 90_000  # RTP ticks per second of every video codec we forward
 VIDEO_EPOCH_SKIP = 600  # sequence numbers left out when a video section changes source
 AUDIO_CACHE = 128
 
@@ -176,7 +178,11 @@ class Inbound(Generic[S]):
         self.payload_type = payload_type
         self.rtx_payload_type = rtx_payload_type  # the publisher's RTX (RFC 4588) for this track
         self.kinds_by_id = kinds_by_id
-        self.cache = PacketCache(VIDEO_CACHE if key.kind == "video" else AUDIO_CACHE)
+        self.cache = (
+            PacketCache(VIDEO_CACHE, max_age=int(VIDEO_CACHE_SECONDS * VIDEO_CLOCK_RATE))
+            if key.kind == "video"
+            else PacketCache(AUDIO_CACHE)
+        )
         self.outlets: list[Outlet[S]] = []
         self.slow: list[Outlet[S]] = []  # the outlets not in `group`: on_rtp's Python loop
         self.group: FastGroup[S] | None = None  # set by the Forwarder when it has a factory

@@ -8,9 +8,10 @@ from sfu.core.cache import AUDIO_CAPACITY, VIDEO_CAPACITY, PacketCache
 from sfu.core.packet import RtpView
 
 
-def view(seq: int) -> RtpView:
-    data = struct.pack("!BBHII", 0x80, 96, seq, seq * 10, 1) + b"p"
-    return RtpView(96, False, seq, seq * 10, 1, b"p", None, None, data)
+def view(seq: int, timestamp: int | None = None) -> RtpView:
+    ts = seq * 10 if timestamp is None else timestamp
+    data = struct.pack("!BBHII", 0x80, 96, seq, ts, 1) + b"p"
+    return RtpView(96, False, seq, ts, 1, b"p", None, None, data)
 
 
 def seqs(views: list[RtpView]) -> list[int]:
@@ -124,3 +125,27 @@ def test_a_cached_view_lets_go_of_the_whole_packet() -> None:
     cache.put(packet)
     stored = cache.get(7)
     assert stored is not None and stored.data == b"" and stored.payload == payload
+
+
+def test_packets_older_than_max_age_are_let_go() -> None:
+    cache = PacketCache(512, max_age=3 * 90_000)
+    for i in range(300):  # 10 s of one packet per frame at 30 fps
+        cache.put(view(1000 + i, timestamp=i * 3000), keyframe_start=i in (0, 200))
+    newest = 1000 + 299
+    kept = [s for s in range(1000, newest + 1) if cache.get(s) is not None]
+    assert kept == list(range(newest - 90, newest + 1))  # 3 s of frames behind the newest, and it
+    assert cache.since_last_keyframe() == []  # the keyframe of 3.3 s ago is gone: wait for a fresh one
+    cache.put(view(newest + 1, timestamp=300 * 3000), keyframe_start=True)
+    assert [v.sequence_number for v in cache.since_last_keyframe()] == [newest + 1]
+
+
+def test_the_age_bound_keeps_a_frame_whole_and_survives_losses_and_wrap() -> None:
+    cache = PacketCache(512, max_age=90_000)
+    seq = 0xFFF0
+    for frame in range(60):  # 3 packets per frame, 30 fps, every fifth packet lost
+        for _ in range(3):
+            if seq % 5:
+                cache.put(view(seq, timestamp=frame * 3000))
+            seq = (seq + 1) & 0xFFFF
+    kept = [v for v in (cache.get(s & 0xFFFF) for s in range(0xFFF0, 0xFFF0 + 180)) if v is not None]
+    assert {v.timestamp for v in kept} == {f * 3000 for f in range(29, 60)}  # 1 s: whole frames only

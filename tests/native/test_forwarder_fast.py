@@ -133,7 +133,7 @@ def test_a_paced_replay_keeps_the_outlet_out_of_the_group_until_it_drains() -> N
     try:
         fwd: Forwarder[Any] = Forwarder(NativeGroup)
         inbound: Inbound[Any] = Inbound(TrackKey("pub", "video"), VP8, KINDS)
-        for seq in range(400):
+        for seq in range(300):  # 2.5 s of video since the keyframe (the cache keeps 3 s)
             fwd.on_rtp(inbound, video_packet(seq, keyframe=seq == 0), 0x1234)
         late = Outlet("video", receiver)
         fwd.attach(late, inbound, 10.0)
@@ -142,7 +142,7 @@ def test_a_paced_replay_keeps_the_outlet_out_of_the_group_until_it_drains() -> N
         sent, _ = fwd.ready(late, rewriter, 10.0)
         assert late.paced is not None and not late.fast and len(inbound.group) == 0  # type: ignore[arg-type]
         got: list[bytes] = []
-        now, seq = 10.0, 400
+        now, seq = 10.0, 300
         while late.paced is not None:
             for sink, packet in sent:
                 sink.send(packet)

@@ -6,6 +6,7 @@ import struct
 
 from aiortc.rtp import RtpPacket, unwrap_rtx
 
+from sfu.core.cache import VIDEO_CAPACITY, PacketCache
 from sfu.core.nack import MAX_NACK_ENTRIES, RESEND_INTERVAL
 from sfu.core.pacer import PACE_INTERVAL
 from sfu.routing.forwarder import (
@@ -26,6 +27,7 @@ PACKETS_PER_FRAME = 4
 FPS = 30
 SIZE = 1100  # payload bytes: a camera's full-size packets
 STREAM_RATE = PACKETS_PER_FRAME * FPS * (SIZE + 24)  # bytes/s on the wire, ~1.1 Mbit/s
+REPLAYED = 320  # packets since the keyframe a late joiner is replayed (2.7 s: within the cache's age bound)
 MEASURED = 1.05 * STREAM_RATE  # what the forwarder measures it as, at most (over 31 frames of 30 intervals)
 
 
@@ -74,7 +76,7 @@ def test_a_late_joiners_replay_is_paced_and_live_packets_wait_behind_it_in_order
     fwd.attach(early, inbound, 0.0)
     fwd.ready(early, early_rw, 0.0)
     publish(fwd, inbound, range(0, 20), keyframe_at=0)
-    publish(fwd, inbound, range(20, 520), keyframe_at=20)  # 500 packets since the keyframe: 4 s of video
+    publish(fwd, inbound, range(20, 20 + REPLAYED), keyframe_at=20)  # since the keyframe: 2.7 s of video
     late, late_rw = subscriber("late")
     fwd.attach(late, inbound, 10.0)
     now_out, want_keyframe = fwd.ready(late, late_rw, 10.0)
@@ -83,7 +85,7 @@ def test_a_late_joiners_replay_is_paced_and_live_packets_wait_behind_it_in_order
     assert 0 < sum(len(p) for _, p in now_out) <= PACE_BURST
     assert late.paced is not None and late.held and early.paced is None
     # live packets keep coming at the stream's rate while the replay drains
-    live = [(10.0 + i / (PACKETS_PER_FRAME * FPS), 520 + i) for i in range(400)]
+    live = [(10.0 + i / (PACKETS_PER_FRAME * FPS), 20 + REPLAYED + i) for i in range(400)]
     sent = drive(fwd, 10.0, live, inbound)
     to_late = [(at, p) for at, s, p in sent if s == "late"]
     to_early = [(at, p) for at, s, p in sent if s == "early"]
@@ -91,22 +93,22 @@ def test_a_late_joiners_replay_is_paced_and_live_packets_wait_behind_it_in_order
     assert len(to_early) == len(live)
     # the late joiner gets the whole replay then the live packets, in order, continuous
     seqs = [RtpPacket.parse(p).sequence_number for p in [p for _, p in now_out] + [p for _, p in to_late]]
-    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(500 + len(live))]
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(REPLAYED + len(live))]
     # never faster than the bucket allows (live packets ride free on top of it)
     rate = max(PACE_FLOOR, PACE_FACTOR * MEASURED)
     paced = sum(len(p) for _, p in now_out)
     replayed = 0
     for at, packet in to_late:
-        if replayed + len(now_out) < 500:
+        if replayed + len(now_out) < REPLAYED:
             replayed += 1
             paced += len(packet)
             assert paced <= PACE_BURST + rate * (at - 10.0) + 1e-6
     # it took a while (paced), and far less than the replay's own duration
-    end_of_replay = to_late[500 - len(now_out) - 1][0] - 10.0
-    assert 0.5 * 500 * (SIZE + 24) / rate <= end_of_replay <= 1.5 * 500 * (SIZE + 24) / rate
+    end_of_replay = to_late[REPLAYED - len(now_out) - 1][0] - 10.0
+    assert 0.5 * REPLAYED * (SIZE + 24) / rate <= end_of_replay <= 1.5 * REPLAYED * (SIZE + 24) / rate
     # the backlog is gone: the late joiner is back to direct forwarding
     assert late.paced is None and not late.held and fwd.next_due(20.0) is None
-    assert [s for s, _ in publish(fwd, inbound, range(920, 921), keyframe_at=-1)] == ["early", "late"]
+    assert [s for s, _ in publish(fwd, inbound, range(20 + REPLAYED + 400, 21 + REPLAYED + 400), keyframe_at=-1)] == ["early", "late"]
 
 
 def test_changing_source_drops_the_backlog_of_the_old_one() -> None:
@@ -129,6 +131,7 @@ def huge_nack(first: int, span: int) -> list[int]:
 def attacked() -> tuple[Forwarder[str], Inbound[str], Outlet[str], int]:
     fwd: Forwarder[str] = Forwarder()
     inbound: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
+    inbound.cache = PacketCache(VIDEO_CAPACITY)  # no age bound: NACKs for all 4 s of it are answerable
     outlet, rewriter = subscriber("attacker")
     fwd.attach(outlet, inbound, 0.0)
     fwd.ready(outlet, rewriter, 0.0)
