@@ -32,7 +32,7 @@ from sfu.routing.layout import Kind, Slot, SubscriberLayout, TrackKey
 from sfu.routing.view import source_of
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
-from sfu.rtc.receiver_state import drop_receive_path, receivers_without_receive_path
+from sfu.rtc.receiver_state import drop_idle_receiver, receivers_without_receive_path
 from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
@@ -419,7 +419,7 @@ class Session:
         for slot in added:
             with receivers_without_receive_path():  # a sendonly section never receives
                 t = pc.addTransceiver(SilentTrack(slot.kind), direction="sendonly")
-            drop_receive_path(t.receiver)  # (what the swap does not cover)
+            drop_idle_receiver(t.receiver)  # (what the swap does not cover)
             caps = RTCRtpSender.getCapabilities(slot.kind)
             t.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() in CODECS[slot.kind]])
             dtls = t.sender.transport

@@ -30,7 +30,7 @@ from sfu.routing.layers import initial_layer
 from sfu.routing.layout import Kind, TrackKey
 from sfu.routing.speaker import SPEAKING_LEVEL, RecentSpeaker, SpeakerSource, level_since
 from sfu.rtc.egress import hook_sender
-from sfu.rtc.receiver_state import drop_receive_path
+from sfu.rtc.receiver_state import drop_idle_receiver
 from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
@@ -81,7 +81,7 @@ class Viewer:
             if kind in self.outlets or not wants or (kind == "video" and self.call.type == "audio") or not restrict_codecs(t):
                 t.direction = "inactive"
                 continue
-            drop_receive_path(t.receiver)  # nothing is received from a viewer
+            drop_idle_receiver(t.receiver)  # nothing is received from a viewer
             t.sender.replaceTrack(SilentTrack(kind))
             t.direction = "sendonly"
             dtls = t.sender.transport

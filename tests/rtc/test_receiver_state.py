@@ -6,7 +6,7 @@ import aiortc.rtcrtpreceiver
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from sfu.rtc.receiver_state import drop_receive_path, receivers_without_receive_path
+from sfu.rtc.receiver_state import drop_idle_receiver, drop_receive_path, receivers_without_receive_path
 
 ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 
@@ -32,3 +32,31 @@ def test_the_swap_is_undone_when_the_code_inside_raises() -> None:
         with receivers_without_receive_path():
             raise RuntimeError("boom")
     assert aiortc.rtcrtpreceiver.RemoteBitrateEstimator is saved
+
+
+@pytest.mark.asyncio
+async def test_an_idle_receiver_lets_go_of_its_decoder_queue_and_still_stops_and_disconnects() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        idle = pc.addTransceiver("video", direction="sendonly")
+        drop_idle_receiver(idle.receiver)
+        assert getattr(idle.receiver, "_RTCRtpReceiver__decoder_queue") is None
+        assert getattr(idle.receiver, "_RTCRtpReceiver__rtcp_started") is None
+        assert getattr(idle.receiver, ESTIMATOR) is None
+        idle.receiver._handle_disconnect()  # what aiortc does with it when the transport goes
+        await idle.receiver.stop()
+    finally:
+        await pc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_started_receiver_is_left_whole() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        setattr(receiver, "_RTCRtpReceiver__started", True)  # as receive() leaves it
+        drop_idle_receiver(receiver)
+        assert getattr(receiver, "_RTCRtpReceiver__decoder_queue") is not None
+        setattr(receiver, "_RTCRtpReceiver__started", False)
+    finally:
+        await pc.close()
