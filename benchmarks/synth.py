@@ -54,6 +54,8 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from benchmarks.bigcall import SILENT_LEVEL, first_named_after, stamp_levels, view_message
 from benchmarks.media import PROFILES, LoopTrack, decode_vp8_frame, encode_opus, payload_key, rtp_payload, vp8_keyframe_start
 from benchmarks.simulcast_media import CLIP, FrameSizes, SimulcastCamera
+from sfu.rtc import fingerprints
+from sfu.rtc.receiver_state import receivers_without_receive_path
 
 RECEIVER = "socket"  # or "aiortc" (see above); set before the workers fork
 DECRYPT_EVERY = 8  # the socket path decrypts (and times) one packet in this many
@@ -714,13 +716,12 @@ def without_receive_state() -> None:
     (1,000 rate buckets) in every receiver; this process's receivers never
     run that path (its counters take the packets first, ``count_on``), so it
     builds none: they were 12 % of a load worker's samples in a join storm,
-    CPU the SFU under test then shares the machine with."""
-    import aiortc.rtcrtpreceiver as receiver_module
-
-    def unused(*args: object, **kwargs: object) -> None:
-        return None
-
-    receiver_module.JitterBuffer = receiver_module.NackGenerator = receiver_module.RemoteBitrateEstimator = unused  # type: ignore[assignment,misc]
+    CPU the SFU under test then shares the machine with. The SFU's own swap,
+    entered for the life of the process (no peer here needs its estimator);
+    and, as the SFU does, each certificate's fingerprints computed once, not
+    three digests per section of every SDP written."""
+    receivers_without_receive_path().__enter__()  # never exited
+    fingerprints.install()
 
 
 def worker_main(conn: Connection, clips: dict[str, list[bytes]]) -> None:
