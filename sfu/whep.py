@@ -8,6 +8,9 @@ section of each kind (an audio call: audio only). Each section is one
 one continuous stream (its SSRC, sequence numbers and timestamps), so the
 player sees a new picture and voice, not a new track. A switch of video
 replays the new source's cache from its last keyframe and asks for one.
+A simulcast speaker is sent on the layer a full-size player would get, and
+a lower one while the player's REMB says its link is congested (the same
+policy as a participant's tiles, ``sfu/core/simulcast.py``).
 
 Viewers take no seat and are not participants (no ``participant_joined``,
 nobody's ``tracks``); each call holds at most ``max_viewers`` of them, and a
@@ -26,7 +29,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from sfu import observe
 from sfu.call import Call
 from sfu.routing.forwarder import Inbound, Outlet
-from sfu.routing.layers import initial_layer
+from sfu.core.simulcast import Bandwidth
+from sfu.routing.layers import initial_layer, plan
 from sfu.routing.layout import Kind, TrackKey
 from sfu.routing.speaker import SPEAKING_LEVEL, RecentSpeaker, SpeakerSource, level_since
 from sfu.rtc.egress import hook_sender
@@ -53,6 +57,7 @@ class Viewer:
         self.pc: RTCPeerConnection = new_peer_connection()
         self.outlets: dict[Kind, Outlet[TransportSink]] = {}
         self.reports = SenderReports()
+        self.bandwidth = Bandwidth()  # from the player's REMB
         self._sinks: dict[int, TransportSink] = {}
         self._on_closed = on_closed
         self._closing = False
@@ -89,7 +94,10 @@ class Viewer:
             if sink is None:
                 sink = self._sinks[id(dtls)] = TransportSink(dtls)
             outlet: Outlet[TransportSink] = Outlet(kind, sink)
-            hook_sender(t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports, self.call.deliver)
+            hook_sender(
+                t.sender, outlet, self.call.forwarder, self.call.request_keyframe, self.reports, self.call.deliver,
+                self._on_remb,
+            )
             self.outlets[kind] = outlet
         if not self.outlets:
             raise SignalingError(
@@ -106,10 +114,13 @@ class Viewer:
             log.info("WHEP viewer %s never connected its media: dropped", self.viewer_id)
             self.end()
 
+    def _on_remb(self, bitrate: float) -> None:
+        self.bandwidth.on_remb(bitrate, time.monotonic())
+
     def follow(self, sources: dict[Kind, Inbound[TransportSink] | None]) -> None:
         """Feed each section from ``sources`` (a switch keeps the stream continuous).
         A simulcast track is followed on the layer a full-size player would get
-        (the best one active: a player's bandwidth is not measured)."""
+        within the player's bandwidth (module docstring)."""
         now = time.monotonic()
         for kind, outlet in self.outlets.items():
             inbound = sources.get(kind)
@@ -119,15 +130,22 @@ class Viewer:
             if inbound is not None and inbound.layers:
                 layer = initial_layer(inbound, PLAYER_VIEW, now)
                 if current is not None and current.layers is inbound.layers:
-                    # on one of that track's layers: move to the best active one at its keyframe
-                    if self.call.forwarder.switch_layer(outlet, layer, now):
-                        self.call.request_keyframe(layer)
-                    continue
+                    continue  # on one of that track's layers: which one is for update_layers
                 inbound = layer
             packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, now)
             self.call.deliver(packets)
             if want_keyframe and inbound is not None:
                 self.call.request_keyframe(inbound)
+        if not self._closing:
+            self.update_layers(now)
+
+    def update_layers(self, now: float) -> None:
+        """Move the video to the layer a full-size player gets within its
+        bandwidth (at that layer's next keyframe, asked for now)."""
+        forwarder = self.call.forwarder
+        for outlet, layer in plan(list(self.outlets.values()), _player_view, self.bandwidth, now):
+            if forwarder.switch_layer(outlet, layer, now):
+                self.call.request_keyframe(layer)
 
     def end(self) -> None:
         asyncio.get_running_loop().create_task(self.close())
@@ -149,6 +167,10 @@ class Viewer:
             await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT)
         except Exception as exc:  # (a timeout included): it is out of the call already
             log.debug("closing WHEP viewer %s: %r", self.viewer_id, exc)
+
+
+def _player_view(key: TrackKey) -> tuple[int, int]:
+    return PLAYER_VIEW
 
 
 class Audience:
