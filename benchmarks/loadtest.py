@@ -42,245 +42,36 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import multiprocessing
 import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-NETNS_RUN = ROOT / "scripts" / "netns-run"
+from benchmarks.harness import (
+    ROOT,
+    Workers,
+    cpu_seconds,
+    ensure_private_netns,
+    isolated,
+    note,
+    progress,
+    rss_mb,
+    start_target,
+)
+from benchmarks.report import KEYS, bigcall_table, marginal, plot, ratios, table
+
 SCENARIOS = ("fanout", "meeting", "audio", "join", "bigcall")
 TARGETS = ("callsfu", "transcoding", "janus")
 PER_ROOM = 31  # subscribers per call in fan-out: callsfu's limit is 32 people per call
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-# -- isolation ----------------------------------------------------------------------------------
-def isolated() -> bool:
-    return [name for _, name in socket.if_nameindex()] == ["lo"]
-
-
-def ensure_private_netns(argv: Sequence[str]) -> None:
-    """Return inside a loopback-only namespace; otherwise re-exec under netns-run."""
-    if isolated() or os.environ.get("CALLSFU_BENCH_NETNS") == "1":
-        return
-    if os.environ.get("CALLSFU_BENCH_REEXEC") == "1":
-        sys.exit("loadtest: still not in a private network namespace after scripts/netns-run; refusing to run")
-    os.environ["CALLSFU_BENCH_REEXEC"] = "1"
-    sys.stdout.flush()
-    os.execv(str(NETNS_RUN), [str(NETNS_RUN), sys.executable, "-m", "benchmarks.loadtest", *argv])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-# -- /proc ------------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 10) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError, ValueError):
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{what} did not come up (exit code {proc.poll()}):\n{tail}")
-        time.sleep(0.05)
-
-
-# -- the servers under test ------------------------------------------------------------------------
-class Target:
-    name = ""
-    pid = 0
-
-    def pids(self) -> list[int]:
-        """Every process of the server under test (callsfu: the front and its SFU workers)."""
-        return [self.pid]
-
-    def room(self, call_type: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    driver = "callsfu"
-
-
-class CallsfuLike(Target):
-    """callsfu serve, or the transcoding relay speaking the same protocol."""
-
-    def __init__(self, name: str, workdir: Path, sfu_workers: int = 0) -> None:
-        self.name = name
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        if name == "callsfu":
-            # --workers 0: the SFU in this one process, whose CPU and RSS are measured (with
-            # worker processes the calls would run in children /proc/PID does not count)
-            cmd = [sys.executable, "-m", "control.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                   "--ice-host", "127.0.0.1", "--data-dir", str(workdir / "data"), "--log-level", "warning",
-                   "--workers", str(sfu_workers)]  # fmt: skip
-        else:
-            cmd = [sys.executable, "-m", "benchmarks.baselines.transcoding", "--port", str(port)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSFU_")}
-        self.log = workdir / f"{name}.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                         preexec_fn=die_with_parent)  # fmt: skip
-        self.pid = self.proc.pid
-        wait_http(f"{self.base}/healthz", self.proc, name, self.log, timeout=60)
-        self._pids = [self.pid]
-        if name == "callsfu":
-            status, body = http_json(f"{self.base}/healthz")
-            self._pids += [int(w["pid"]) for w in body.get("workers", []) if w.get("pid") and w["pid"] != self.pid]
-
-    def pids(self) -> list[int]:
-        return self._pids
-
-    def room(self, call_type: str) -> dict[str, Any]:
-        status, body = http_json(f"{self.base}/api/links", {"type": call_type, "title": "loadtest"})
-        if status != 201:
-            raise RuntimeError(f"{self.name}: could not create a link: {status} {body}")
-        return {"base": self.base, "token": body["token"]}
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-@contextlib.contextmanager
-def start_target(name: str, workdir: Path, cores: int, sfu_workers: int = 0) -> Iterator[Target]:
-    if name == "janus":
-        from benchmarks.baselines.janus import JanusServer
-
-        target: Any = JanusServer(workdir, event_loops=cores)
-    else:
-        target = CallsfuLike(name, workdir, sfu_workers)
-    try:
-        yield target
-    finally:
-        target.stop()
-
-
-# -- worker processes ----------------------------------------------------------------------------------
-class Workers:
-    def __init__(self, count: int, clips: dict[str, list[bytes]]) -> None:
-        from benchmarks.synth import worker_main
-
-        ctx = multiprocessing.get_context("fork")
-        self.conns: list[Connection] = []
-        self.procs: list[Any] = []
-        for _ in range(count):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(child, clips), daemon=True)
-            proc.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(proc)
-
-    def ask(self, commands: list[Any], timeout: float = 120) -> list[Any]:
-        """Send one command per worker (None: skip), gather the replies."""
-        asked = []
-        for conn, cmd in zip(self.conns, commands):
-            if cmd is not None:
-                conn.send(cmd)
-                asked.append(conn)
-        replies = []
-        deadline = time.monotonic() + timeout
-        for conn in asked:
-            if not conn.poll(max(0.0, deadline - time.monotonic())):
-                raise RuntimeError("a load worker did not answer in time")
-            reply = conn.recv()
-            if isinstance(reply, dict) and "error" in reply and isinstance(reply["error"], str) and "Traceback" in reply["error"]:
-                raise RuntimeError(f"load worker failed:\n{reply['error']}")
-            replies.append(reply)
-        return replies
-
-    def all(self, command: Any, timeout: float = 120) -> list[Any]:
-        return self.ask([command] * len(self.conns), timeout)
-
-    def cpu_seconds(self) -> float:
-        total = 0.0
-        for p in self.procs:
-            with contextlib.suppress(OSError):
-                total += cpu_seconds(p.pid)
-        return total
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.all(("stop",), timeout=20)
-        for p in self.procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-
-
-# -- progress -------------------------------------------------------------------------------------------------
-def progress(label: str, done: float, total: float, extra: str = "") -> None:
-    width = 28
-    filled = int(width * min(1.0, done / total)) if total else width
-    sys.stderr.write(f"\r  {label:<28} [{'#' * filled}{'.' * (width - filled)}] {done:4.0f}/{total:.0f} s {extra:<30}")
-    sys.stderr.flush()
-
-
-def note(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
 
 
 # -- one run: one target, one scenario, one N ------------------------------------------------------------------
@@ -479,105 +270,6 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
     if target_name == "transcoding" and not len(lat):
         result["latency_note"] = "not measurable: the relay re-encodes, so payloads can't be matched to their send time"
     return result
-
-
-def bigcall_table(runs: dict[str, list[dict[str, Any]]]) -> str:
-    """bigcall beside the full meeting: download per receiver, CPU per participant, packets/s, switch, join."""
-    lines = [f"{'':<10}{'N':>4}{'kbps down/receiver':>20}{'CPU %/participant':>19}{'pkt/s fwd':>11}{'switch p50/p99 ms':>19}{'all RTP p50/p99 ms':>20}"]
-    for name in ("meeting", "callsfu"):
-        for r in runs.get(name, []):
-            if "error" in r:
-                lines.append(f"{name:<10}{r.get('n', ''):>4}  error: {r['error'][:80]}")
-                continue
-            sw, jr = r.get("speaker_switch_ms") or {}, r.get("join_all_rtp_ms") or {}
-            lines.append(f"{'bigcall' if name == 'callsfu' else name:<10}{r['n']:>4}{r.get('download_kbps_per_receiver') or 0:>20.0f}"
-                         f"{r.get('cpu_pct_per_participant') or 0:>19.2f}{r['forwarded_pps']:>11.0f}"
-                         f"{str(sw.get('p50')) + ' / ' + str(sw.get('p99')) if sw else '-':>19}"
-                         f"{str(jr.get('p50')) + ' / ' + str(jr.get('p99')) if jr else '-':>20}")  # fmt: skip
-    return "\n".join(lines)
-
-
-def marginal(runs: list[dict[str, Any]]) -> float | None:
-    """Slope of server CPU (s/s) against forwarded packets/s, in µs per packet."""
-    pts = [(r["forwarded_pps"], r["sfu_cpu_s"] / r["seconds"]) for r in runs if r.get("forwarded_pps")]
-    if len(pts) < 2 or len({p for p, _ in pts}) < 2:
-        return None
-    x, y = np.array(pts).T
-    return round(float(np.polyfit(x, y, 1)[0]) * 1e6, 2)
-
-
-KEYS = ("sfu_cpu_us_per_packet", "forwarded_pps", "loss_pct", "latency_ms_p50", "latency_ms_p99")
-
-
-def table(runs: dict[str, list[dict[str, Any]]], floor: float) -> str:
-    head = (f"{'target':<12}{'scen':<8}{'N':>4}{'µs/pkt':>8}{'pkt/s out':>10}{'pkt/s in':>9}{'MB/s out':>9}"
-            f"{'deliv%':>7}{'loss%':>7}{'lat p50':>8}{'lat p99':>8}{'join p50':>9}{'join p99':>9}{'CPU%':>6}{'RSS MB':>7}")  # fmt: skip
-    lines = [head]
-
-    def f(v: Any, spec: str) -> str:
-        return "-" if v is None else format(v, spec)
-
-    for name, rs in runs.items():
-        for r in rs:
-            if "error" in r:
-                lines.append(f"{name:<12}{r.get('scenario', ''):<8}{r.get('n', ''):>4}  error: {r['error'][:80]}")
-                continue
-            lines.append(
-                f"{name:<12}{r['scenario']:<8}{r['n']:>4}{f(r['sfu_cpu_us_per_packet'], '.1f'):>8}{r['forwarded_pps']:>10.0f}"
-                f"{r['in_pps']:>9.0f}{r['bytes_out_per_s'] / 1e6:>9.2f}{f(r['delivered_pct'], '.1f'):>7}{f(r['loss_pct'], '.2f'):>7}"
-                f"{f(r['latency_ms_p50'], '.2f'):>8}{f(r['latency_ms_p99'], '.2f'):>8}"
-                f"{f(r['join_to_first_frame_ms_p50'], '.0f'):>9}{f(r['join_to_first_frame_ms_p99'], '.0f'):>9}"
-                f"{r['cpu_pct']:>6.0f}{r['rss_mb']:>7.0f}"
-            )  # fmt: skip
-    lines.append(f"floor (SRTP protect + sendto, same run): {floor:.2f} µs/packet")
-    return "\n".join(lines)
-
-
-def ratios(runs: dict[str, list[dict[str, Any]]], floor: float) -> dict[str, Any]:
-    """callsfu's µs/packet over each other target's, pair by pair at equal N."""
-    out: dict[str, Any] = {}
-    ours = {r["n"]: r for r in runs.get("callsfu", []) if r.get("sfu_cpu_us_per_packet")}
-    for name in ("transcoding", "janus"):
-        theirs = {r["n"]: r for r in runs.get(name, []) if r.get("sfu_cpu_us_per_packet")}
-        pairs = {n: round(ours[n]["sfu_cpu_us_per_packet"] / theirs[n]["sfu_cpu_us_per_packet"], 3)
-                 for n in sorted(ours) if n in theirs}  # fmt: skip
-        if pairs:
-            out[f"callsfu_over_{name}"] = pairs
-    if ours and floor:
-        out["callsfu_over_floor"] = {n: round(r["sfu_cpu_us_per_packet"] / floor, 2) for n, r in sorted(ours.items())}
-    return out
-
-
-def plot(runs: dict[str, list[dict[str, Any]]], scenario: str, path: Path, floor: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = {"callsfu": "tab:blue", "transcoding": "tab:red", "janus": "tab:green"}
-    for name, rs in runs.items():
-        ok = [r for r in rs if r.get("sfu_cpu_us_per_packet")]
-        if not ok:
-            continue
-        ns = [r["n"] for r in ok]
-        ax1.plot(ns, [r["sfu_cpu_us_per_packet"] for r in ok], "o-", label=name, color=colours.get(name))
-        lat = [r for r in ok if r.get("latency_ms_p50") is not None]
-        if lat:
-            ax2.plot([r["n"] for r in lat], [r["latency_ms_p50"] for r in lat], "o-", label=f"{name} p50", color=colours.get(name))
-            ax2.plot([r["n"] for r in lat], [r["latency_ms_p99"] for r in lat], "o--", label=f"{name} p99", color=colours.get(name), alpha=0.6)
-    if floor:
-        ax1.axhline(floor, color="grey", linestyle=":", label="floor (SRTP + sendto)")
-    who = "subscribers" if scenario in ("fanout", "join") else "participants"
-    ax1.set(xlabel=who, ylabel="server CPU µs per forwarded packet", title=f"{scenario}: cost per packet", yscale="log")
-    ax2.set(xlabel=who, ylabel="one-way latency, ms", title=f"{scenario}: publisher → subscriber latency")
-    for ax in (ax1, ax2):
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def make_clips(scenario: str, simulcast: bool = False) -> dict[str, list[bytes]]:

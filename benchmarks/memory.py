@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.loadtest import ROOT, Workers, die_with_parent, free_port, http_json, isolated, make_clips, stop_process, wait_http
+from benchmarks.harness import ROOT, Workers, die_with_parent, free_port, http_json, isolated, stop_process, wait_http
+from benchmarks.loadtest import make_clips
 from benchmarks.synth import Spec
 
 NETNS_RUN = ROOT / "scripts" / "netns-run"

@@ -156,7 +156,7 @@ async def _recovery(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from benchmarks.loadtest import NETNS_RUN, isolated
+    from benchmarks.harness import NETNS_RUN, isolated
 
     raw = list(sys.argv[1:] if argv is None else argv)
     if not isolated():  # loopback only, like the load test

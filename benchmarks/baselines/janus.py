@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmarks.loadtest import ROOT, die_with_parent, free_port, http_json, stop_process, wait_http
+from benchmarks.harness import ROOT, die_with_parent, free_port, http_json, stop_process, wait_http
 
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu/janus")
 VETH = "jv0"
