@@ -14,7 +14,7 @@ from sfu.call import Call
 from sfu.events import EventSink
 from sfu.logcontext import PARTICIPANT
 from sfu.observe import Observer
-from sfu.rtc import dtls_ciphers, fingerprints, mux, srtp_profiles
+from sfu.rtc import dtls_ciphers, fingerprints, mux, sdp_reuse, srtp_profiles
 from sfu.rtc.ice import host_addresses, use_host_addresses
 from sfu.session import CLOSE_TIMEOUT, Session
 from sfu.load import LoadMeter
@@ -42,6 +42,7 @@ class SfuNode:
         self.load = LoadMeter()
         use_host_addresses(ice_hosts)
         fingerprints.install()
+        sdp_reuse.install()  # a subscribe answer is parsed once, not twice
         srtp_profiles.install()
         dtls_ciphers.install()  # peers with RSA certificates (GStreamer) too
 

@@ -33,6 +33,7 @@ from sfu.routing.view import source_of
 from sfu.rtc.egress import hook_sender
 from sfu.rtc.ingress import Ingress
 from sfu.rtc.receiver_state import drop_idle_receiver, receivers_without_receive_path
+from sfu.rtc import sdp_reuse
 from sfu.rtc.reports import SenderReports
 from sfu.rtc.silent_track import SilentTrack
 from sfu.rtc.sink import TransportSink
@@ -372,7 +373,8 @@ class Session:
     def _on_subscribe_answer(self, sdp: str) -> None:
         if self._answer is None or self._answer.done() or self.subscribe_pc is None:
             raise SignalingError("unexpected_answer", "There is no subscribe offer waiting for an answer.")
-        check_subscribe_answer(sdp, [(t.kind, t.mid) for t in self.subscribe_pc.getTransceivers()])
+        parsed = check_subscribe_answer(sdp, [(t.kind, t.mid) for t in self.subscribe_pc.getTransceivers()])
+        sdp_reuse.remember(sdp, parsed)  # aiortc's setRemoteDescription parses it next: once is enough
         self._answer.set_result(sdp)
 
     async def _negotiate(self) -> None:

@@ -71,8 +71,9 @@ def check_candidates(desc: sdp.SessionDescription, what: str) -> None:
                 raise SignalingError("bad_sdp", f"An ICE candidate in media section {i} of the {what} has an unusable {problem}.")
 
 
-def check_subscribe_answer(text: str, offered: list[tuple[str, str | None]]) -> None:
-    """``offered``: (kind, mid) of the sections of the offer being answered."""
+def check_subscribe_answer(text: str, offered: list[tuple[str, str | None]]) -> sdp.SessionDescription:
+    """``offered``: (kind, mid) of the sections of the offer being answered.
+    Returns the parsed answer."""
     what = "subscribe answer"
     desc = _parse(text, what, max(1, len(offered)))
     answered = [(m.kind, m.rtp.muxId) for m in desc.media]
@@ -91,6 +92,7 @@ def check_subscribe_answer(text: str, offered: list[tuple[str, str | None]]) -> 
         if not media.dtls or not media.dtls.fingerprints:
             raise SignalingError("bad_sdp", f"Media section {i} of the subscribe answer lacks a DTLS fingerprint.")
     check_candidates(desc, what)
+    return desc
 
 
 def check_publish_offer(
