@@ -711,6 +711,9 @@ class Worker:
         raise ValueError(f"unknown command {what!r}")
 
 
+_FOR_LIFE = contextlib.ExitStack()  # what this process enters once and never leaves
+
+
 def without_receive_state() -> None:
     """aiortc builds a jitter buffer, a NACK generator and a bitrate estimator
     (1,000 rate buckets) in every receiver; this process's receivers never
@@ -720,7 +723,7 @@ def without_receive_state() -> None:
     entered for the life of the process (no peer here needs its estimator);
     and, as the SFU does, each certificate's fingerprints computed once, not
     three digests per section of every SDP written."""
-    receivers_without_receive_path().__enter__()  # never exited
+    _FOR_LIFE.enter_context(receivers_without_receive_path())  # (held: a dropped one would undo the swap)
     fingerprints.install()
 
 
