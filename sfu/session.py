@@ -103,7 +103,6 @@ class Session:
         self._negotiation: asyncio.Task[None] | None = None
         self._dirty = False
         self._changed_at: float | None = None  # the first change not offered yet (its offer may wait: arrivals)
-        self._joined_live = False  # others' media was in the call (or on its way) when this one joined (arrivals)
         self.closed = asyncio.Event()
         self._closing = False
         self._last_heard = time.monotonic()
@@ -174,7 +173,6 @@ class Session:
                 "participants": self.call.roster(exclude=self.pid),
             }
         )
-        self._joined_live = bool(self.call.inbounds) or self.call.arrivals.publishing(time.monotonic())
         self.call.join(self)
         self.tracks_changed()
         watchdog = asyncio.get_running_loop().create_task(self._watch_liveness())
@@ -401,14 +399,11 @@ class Session:
     async def _wait_for_arrivals(self) -> None:
         """While others' tracks are on their way (a join storm), wait for them,
         at most OFFER_HOLD after the change that prompted this offer: one
-        offer then carries them all, instead of one renegotiation each. The
-        first offer into a call that had media when this one joined does not
-        wait for those who merely joined (viewers joining a stage together)."""
+        offer then carries them all, instead of one renegotiation each."""
         while True:
             now = time.monotonic()
             changed_at = now if self._changed_at is None else self._changed_at
-            first = self.subscribe_pc is None and self._joined_live
-            until = self.call.arrivals.offer_at(changed_at, now, exclude=self.pid, first=first)
+            until = self.call.arrivals.offer_at(changed_at, now, exclude=self.pid)
             if until is None:
                 return
             try:

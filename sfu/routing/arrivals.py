@@ -17,14 +17,6 @@ most :data:`OFFER_HOLD` after the change that prompted it, so one offer
 carries the whole storm. Outside a storm nothing is pending and offers go
 out as before; a publisher that never connects stops counting after its
 grace period. Time is passed in (seconds, any monotonic origin).
-
-A subscriber who joins a call that already has media (or a publish on its
-way) does not wait, for its first offer, for people who merely joined: a viewer who joins a stage
-together with others who never publish (a webinar's audience) sees it at
-once instead of a second later. That offer still waits for publishes
-answered and on their way. A storm into an empty call keeps the whole
-hold: there its first offers would carry a few tracks each and put media
-on everyone's way while the rest are still connecting.
 """
 
 from __future__ import annotations
@@ -78,17 +70,12 @@ class Arrivals:
         self._joined.pop(participant_id, None)
         self._expected.pop(participant_id, None)
 
-    def publishing(self, now: float) -> bool:
-        """Someone's publish was answered and its tracks are on their way."""
-        return any(now - at < self.connect_grace for at, _ in self._expected.values())
-
-    def pending_until(self, now: float, exclude: str, joined: bool = True) -> float | None:
+    def pending_until(self, now: float, exclude: str) -> float | None:
         """None when no one but ``exclude`` (the subscriber asking: its own
         tracks are never offered to it) has tracks on their way; else the
-        time after which those still pending stop counting. ``joined``:
-        count those who joined and have not published yet."""
+        time after which those still pending stop counting."""
         until: float | None = None
-        for pid, at in self._joined.items() if joined else ():
+        for pid, at in self._joined.items():
             if pid != exclude and now - at < self.join_grace:
                 until = max(until or now, at + self.join_grace)
         for pid, (at, _) in self._expected.items():
@@ -96,14 +83,11 @@ class Arrivals:
                 until = max(until or now, at + self.connect_grace)
         return until
 
-    def offer_at(
-        self, changed_at: float, now: float, exclude: str, hold: float = OFFER_HOLD, first: bool = False
-    ) -> float | None:
+    def offer_at(self, changed_at: float, now: float, exclude: str, hold: float = OFFER_HOLD) -> float | None:
         """When a subscriber whose tracks changed at ``changed_at`` should
         offer: None for now, else the time to look again (tracks may arrive
-        sooner: look again then too). ``first``: its first offer, into a call
-        that had media when it joined (module docstring)."""
-        until = self.pending_until(now, exclude, joined=not first)
+        sooner: look again then too)."""
+        until = self.pending_until(now, exclude)
         deadline = changed_at + hold
         if until is None or now >= deadline:
             return None

@@ -91,22 +91,3 @@ def test_a_track_of_someone_not_expected_changes_nothing() -> None:
     arrivals = Arrivals()
     arrivals.arrived(TrackKey("z", "video"))  # a WHIP publisher, or a re-published section
     assert arrivals.pending_until(10.0, exclude="a") is None
-
-
-def test_a_first_offer_waits_for_publishes_on_their_way_not_for_who_merely_joined() -> None:
-    arrivals = Arrivals()
-    arrivals.joined("b", 10.0)  # a viewer who joined with the subscriber: it may never publish
-    assert arrivals.offer_at(10.0, 10.1, exclude="a") == 10.0 + JOIN_GRACE
-    assert arrivals.offer_at(10.0, 10.1, exclude="a", first=True) is None
-    arrivals.answered("c", tracks("c"), now=10.0)
-    assert arrivals.offer_at(10.0, 10.1, exclude="a", first=True) == 10.0 + OFFER_HOLD
-
-
-def test_publishing_is_an_answered_publish_within_its_grace() -> None:
-    arrivals = Arrivals(connect_grace=CONNECT_GRACE)
-    assert not arrivals.publishing(10.0)
-    arrivals.joined("b", 10.0)
-    assert not arrivals.publishing(10.1)  # joined only
-    arrivals.answered("b", tracks("b"), now=10.2)
-    assert arrivals.publishing(10.3)
-    assert not arrivals.publishing(10.2 + CONNECT_GRACE)
