@@ -128,10 +128,9 @@ class Viewer:
             if self._closing or current is inbound:
                 continue
             if inbound is not None and inbound.layers:
-                layer = initial_layer(inbound, PLAYER_VIEW, now)
                 if current is not None and current.layers is inbound.layers:
                     continue  # on one of that track's layers: which one is for update_layers
-                inbound = layer
+                inbound = initial_layer(inbound, PLAYER_VIEW, now)
             packets, want_keyframe = self.call.forwarder.attach(outlet, inbound, now)
             self.call.deliver(packets)
             if want_keyframe and inbound is not None:

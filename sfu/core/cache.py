@@ -71,7 +71,7 @@ class PacketCache:
         view.data = _RELEASED
         self._slots[seq % self.capacity] = view
         newest = self._newest
-        if newest is None or ((newest - seq) & 0xFFFF) >= self.capacity and not _newer(seq, newest):
+        if newest is None or (((newest - seq) & 0xFFFF) >= self.capacity and not _newer(seq, newest)):
             self._newest = self._oldest = seq  # the first packet, or a discontinuity
         elif _newer(seq, newest):
             self._newest = seq
