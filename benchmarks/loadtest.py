@@ -66,7 +66,7 @@ from benchmarks.harness import (
     rss_mb,
     start_target,
 )
-from benchmarks.report import KEYS, bigcall_table, marginal, plot, ratios, table
+from benchmarks.report import KEYS, bigcall_table, marginal, phases_lines, plot, ratios, table
 
 SCENARIOS = ("fanout", "meeting", "audio", "join", "bigcall")
 TARGETS = ("callsfu", "transcoding", "janus")
@@ -75,6 +75,13 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # -- one run: one target, one scenario, one N ------------------------------------------------------------------
+def join_phases(phases: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each step of the join storm (ms after each one's `welcome`): p50 and p99 over the participants, in order."""
+    names = sorted({k for p in phases for k in p}, key=lambda k: float(np.median([p[k] for p in phases if k in p])))
+    return {k: {"p50": round(float(np.percentile(v, 50))), "p99": round(float(np.percentile(v, 99))), "count": len(v)}
+            for k in names if (v := [p[k] for p in phases if k in p])}  # fmt: skip
+
+
 def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, clips: dict[str, list[bytes]]) -> dict[str, Any]:
     from benchmarks import bigcall
     from benchmarks.simulcast_media import CLIP as SIMULCAST_CLIP
@@ -224,6 +231,7 @@ def run_once(target_name: str, scenario: str, n: int, args: argparse.Namespace, 
     if scenario in ("meeting", "audio", "bigcall"):
         got = [v / 1000 for v in all_rtp.values() if v is not None]
         result["join_all_rtp_ms"] = {**bigcall.summary_ms(got), "reached": f"{len(got)}/{len(all_rtp)}", "per_participant": all_rtp}
+        result["join_phases_ms"] = join_phases([st.get("phases_ms") or {} for st in status if st["name"] in receivers])
     if scenario in ("meeting", "bigcall"):
         result["download_kbps_per_receiver"] = round(sum(m["rx_bytes"] for m in marks) * 8 / 1000 / (t1 - t0) / max(1, len(receivers)), 1)
         result["cpu_pct_per_participant"] = round(100 * (cpu1 - cpu0) / (t1 - t0) / (n * result.get("calls", 1)), 2)
@@ -411,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(table(runs, floor))
+    print(*phases_lines(runs), sep="\n")
     if args.scenario == "bigcall":
         from benchmarks.bigcall import receivers_table
 

@@ -26,6 +26,17 @@ def bigcall_table(runs: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def phases_lines(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The join storm step by step, as the load generator saw it (ms after `welcome`, p50 / p99)."""
+    out = []
+    for name, rs in runs.items():
+        for r in rs:
+            if r.get("join_phases_ms"):
+                steps = ", ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in r["join_phases_ms"].items())
+                out.append(f"join steps, {name} {r['scenario']} N={r['n']} (ms after welcome, p50/p99): {steps}")
+    return out
+
+
 def marginal(runs: list[dict[str, Any]]) -> float | None:
     """Slope of server CPU (s/s) against forwarded packets/s, in µs per packet."""
     pts = [(r["forwarded_pps"], r["sfu_cpu_s"] / r["seconds"]) for r in runs if r.get("forwarded_pps")]

@@ -178,6 +178,19 @@ class Participant:
         self.speakers_log: list[tuple[float, list[str]]] = []  # (arrival, speakers) of each `speakers`
         self.welcome_at: float | None = None
         self.all_streams_at: float | None = None  # RTP from expected_streams SSRCs arrived
+        self.phases: dict[str, float] = {}  # a join's steps, when each first (or, `_last`, last) happened
+
+    def phase(self, name: str, last: bool = False) -> None:
+        """Note when a step of this participant's join happened (``phases_ms``: from `welcome`)."""
+        now = time.monotonic()
+        if last:
+            self.phases[name + "_last"] = now
+        self.phases.setdefault(name, now)
+
+    def phases_ms(self) -> dict[str, float]:
+        if self.welcome_at is None:
+            return {}
+        return {k: round((v - self.welcome_at) * 1000, 1) for k, v in self.phases.items()}
 
     def take_rx_bytes(self) -> int:
         """Bytes received since the last call (a ``mark``)."""
@@ -245,6 +258,7 @@ class Participant:
                 self.ssrcs.add(ssrc)
                 if sizes is not None:
                     sizes.seen(ssrc, data[1] & 0x7F)
+                self.phases.setdefault("rtp_in_first", now)
                 if self.all_streams_at is None and self.spec.expected_streams and len(self.ssrcs) >= self.spec.expected_streams:
                     self.all_streams_at = now
             else:
@@ -384,6 +398,7 @@ class Participant:
         if self.subscribe_pc is None:
             self.subscribe_pc = new_pc()
             self.stop_decoders(self.subscribe_pc)
+            self.on_connected(self.subscribe_pc, "subscribe_connected")
         pc = self.subscribe_pc
         self.note_offer(sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -392,6 +407,12 @@ class Participant:
         if RECEIVER == "socket":
             self.hook_socket(pc)  # (its local candidates exist now: gathered for the answer)
         return pc.localDescription.sdp
+
+    def on_connected(self, pc: RTCPeerConnection, name: str) -> None:
+        @pc.on("connectionstatechange")
+        def changed() -> None:
+            if pc.connectionState == "connected":
+                self.phase(name)
 
     # -- callsfu signaling (docs/protocol.md) ----------------------------------------------------------
     async def join_callsfu(self) -> None:
@@ -423,9 +444,12 @@ class Participant:
                     answer.set_result(m["sdp"])
                 elif m["type"] == "subscribe":
                     self.offers += 1
+                    self.phase("offer_in", last=True)
                     async with lock:
+                        self.phase("answering", last=True)
                         sdp = await self.answer(m["sdp"])
                     await ws.send_str(json.dumps({"type": "subscribe_answer", "sdp": sdp}))
+                    self.phase("answer_out", last=True)
                 elif m["type"] == "speakers":
                     self.speakers_log.append((time.monotonic(), list(m["speakers"])))
                 elif m["type"] == "participant_joined":
@@ -439,13 +463,17 @@ class Participant:
         await send_view()
         if self.spec.audio or self.spec.video:
             pc = self.publish_pc = new_pc()
+            self.on_connected(pc, "publish_connected")
             self.publish_tracks(pc)
             await pc.setLocalDescription(await pc.createOffer())
             offer = pc.localDescription.sdp
             if isinstance(self.video_track, SimulcastCamera):
                 offer = self.video_track.offer(offer)  # aiortc writes no a=rid / a=simulcast
             await ws.send_str(json.dumps({"type": "publish", "sdp": offer}))
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=await asyncio.wait_for(answer, 30), type="answer"))
+            self.phase("publish_sent")
+            publish_answer = await asyncio.wait_for(answer, 30)
+            self.phase("publish_answer_in")
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=publish_answer, type="answer"))
             self.hook_tx(pc)
 
     # -- Janus VideoRoom over HTTP -------------------------------------------------------------------
@@ -687,6 +715,7 @@ class Worker:
             return [{"name": p.spec.name, "streams": len(p.ssrcs), "error": p.error, "offers": p.offers,
                      "first_frame_ms": None if p.first_frame_at is None else (p.first_frame_at - p.join_started) * 1000,
                      "all_rtp_ms": None if p.all_streams_at is None or p.welcome_at is None else (p.all_streams_at - p.welcome_at) * 1000,
+                     "phases_ms": p.phases_ms(),
                      "keyframes_sent": p.video_track.keyframes_sent if p.video_track else 0,
                      "keyframe_requests": p.video_track.keyframe_requests if p.video_track else 0,
                      "frame_sizes": p.frame_sizes.summary() if p.frame_sizes is not None else None}
