@@ -37,23 +37,27 @@ import json
 import mmap
 import os
 import random
+import re
 import socket
 import time
 import traceback
+import types
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
+import aiortc.rtcrtpreceiver
 import numpy as np
 import pylibsrtp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc import sdp as sdp_module
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from benchmarks.bigcall import SILENT_LEVEL, first_named_after, stamp_levels, view_message
 from benchmarks.media import PROFILES, LoopTrack, decode_vp8_frame, encode_opus, payload_key, rtp_payload, vp8_keyframe_start
 from benchmarks.simulcast_media import CLIP, FrameSizes, SimulcastCamera
+from sfu import collector
 from sfu.rtc import fingerprints
 from sfu.rtc.receiver_state import receivers_without_receive_path
 
@@ -78,6 +82,9 @@ def use_loopback_only() -> None:
 
 def new_pc() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+
+VP8_RTPMAP = re.compile(r"^a=rtpmap:(\d+) VP8/90000", re.MULTILINE | re.IGNORECASE)
 
 
 # -- counters ------------------------------------------------------------------------------
@@ -374,30 +381,12 @@ class Participant:
                     stats.sample = None
 
     def note_offer(self, sdp: str) -> None:
-        for media in sdp_module.SessionDescription.parse(sdp).media:
-            if media.kind == "video":
-                self.video_pts.update(c.payloadType for c in media.rtp.codecs if c.mimeType.lower() == "video/vp8")
-
-    @staticmethod
-    def stop_decoders(pc: RTCPeerConnection) -> None:
-        @pc.on("track")
-        def on_track(track: Any) -> None:
-            for t in pc.getTransceivers():
-                if t.receiver.track is track and not getattr(t.receiver, "_bench_stopped", False):
-                    t.receiver._bench_stopped = True
-                    original = t.receiver.receive
-                    receiver = t.receiver
-
-                    async def receive(parameters: Any, original: Any = original, receiver: Any = receiver) -> None:
-                        await original(parameters)
-                        receiver._handle_disconnect()
-
-                    receiver.receive = receive
+        """The VP8 payload types of the offer (``a=rtpmap:PT VP8/90000``: every offer is one of the SFU's)."""
+        self.video_pts.update(int(pt) for pt in VP8_RTPMAP.findall(sdp))
 
     async def answer(self, sdp: str) -> str:
         if self.subscribe_pc is None:
             self.subscribe_pc = new_pc()
-            self.stop_decoders(self.subscribe_pc)
             self.on_connected(self.subscribe_pc, "subscribe_connected")
         pc = self.subscribe_pc
         self.note_offer(sdp)
@@ -754,11 +743,48 @@ def without_receive_state() -> None:
     three digests per section of every SDP written."""
     _FOR_LIFE.enter_context(receivers_without_receive_path())  # (held: a dropped one would undo the swap)
     fingerprints.install()
+    RTCRtpReceiver.receive = receive_without_decoder  # type: ignore[method-assign]
+    aiortc.rtcrtpreceiver.queue = aiortc.rtcrtpreceiver.threading = _NO_DECODER  # type: ignore[assignment]
+
+
+class _Unbuilt:
+    """Stands for a receiver's decoder queue and error flag, which no receiver here uses."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+# what aiortc's receivers find as ``threading`` and ``queue``: a queue.Queue (three
+# Conditions) and a threading.Event per receiver were 7.5 % of a load worker's samples
+# in a join storm; no Thread (a decoder thread started anyway would fail, not hide)
+_NO_DECODER = types.SimpleNamespace(Queue=_Unbuilt, Event=_Unbuilt, Thread=None)
+
+
+async def receive_without_decoder(receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:
+    """``RTCRtpReceiver.receive`` without its decoder thread (aiortc is pinned).
+
+    aiortc starts a thread per receiver (62 per subscriber in a meeting of 32),
+    which this process stopped again at once (its counters take the packets
+    first): starting and joining 62 threads took 11-22 ms a negotiation, as
+    much as the answer itself, on the loop that also counts what arrives. The
+    receiver is registered and its RTCP task runs as in aiortc: the SFU gets
+    each receiver's reports, as it does from a browser's receive streams."""
+    if receiver._RTCRtpReceiver__started:  # type: ignore[attr-defined]
+        return
+    for codec in parameters.codecs:
+        receiver._RTCRtpReceiver__codecs[codec.payloadType] = codec  # type: ignore[attr-defined]
+    for encoding in parameters.encodings:
+        if encoding.rtx:
+            receiver._RTCRtpReceiver__rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__transport._register_rtp_receiver(receiver, parameters)  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__started = True  # type: ignore[attr-defined]
 
 
 def worker_main(conn: Connection, clips: dict[str, list[bytes]]) -> None:
     os.environ.pop("CALLSFU_BENCH_REEXEC", None)
     without_receive_state()  # (a load worker process only: the server is a process of its own)
+    collector.settle()  # as the SFU does: its answers' parses set off full collections too
     try:
         import uvloop
 

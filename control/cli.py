@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ from typing import Any, Callable, Sequence
 from control.config import DEFAULT_LINK_TTL, MAX_PARTICIPANTS_LIMIT, Config
 from control.logs import configure as configure_logs
 from control.webhooks import check_url, signing_key
+from sfu import collector
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
@@ -211,9 +211,9 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(config)
     # Everything imported and built so far lives as long as the process: keep
     # it out of the cyclic collector's full passes, which otherwise traverse
-    # it every time and pause the media path (the p99 of a meeting).
-    gc.collect()
-    gc.freeze()
+    # it every time and pause the media path (the p99 of a meeting); and full
+    # passes are rarer (sfu/collector.py: a join storm set off six of them).
+    logging.getLogger("callsfu").info(collector.settle())
     print(f"callsfu serving on {config.base_url}  (open it in a browser, or: callsfu link create --type video)", flush=True)
     try:
         web.run_app(

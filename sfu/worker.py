@@ -18,7 +18,6 @@ worker exits. SIGTERM drains it: every participant is asked to ``rejoin``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from sfu import collector
 from sfu.admission import ADMISSION_HEADER, Admission, Refused, admission_from_header
 from sfu.endpoints import MediaEndpoints
 from sfu.node import SfuNode
@@ -189,8 +189,7 @@ async def serve(
     loop.add_signal_handler(signal.SIGTERM, terminated.set)
     loop.add_signal_handler(signal.SIGINT, lambda: None)  # the front stops us (a ^C reaches the group)
     log.info("worker %d ready: media on UDP port %d", os.getpid(), port)
-    gc.collect()
-    gc.freeze()
+    log.info(collector.settle())
     done = {loop.create_task(stop.wait()), loop.create_task(terminated.wait())}
     await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
     if terminated.is_set():
