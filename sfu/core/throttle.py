@@ -15,16 +15,18 @@ __all__ = ["KeyframeThrottle"]
 class KeyframeThrottle:
     """At most one keyframe request per `min_interval` seconds."""
 
-    __slots__ = ("min_interval", "_last", "_pending")
+    __slots__ = ("min_interval", "_last", "_pending", "_unanswered")
 
     min_interval: float
     _last: float | None
     _pending: bool
+    _unanswered: bool
 
     def __init__(self, min_interval: float = 1.0) -> None:
         self.min_interval = min_interval
         self._last = None  # when the last request was let through
         self._pending = False  # a refused request waits for the interval
+        self._unanswered = False  # no keyframe has come since the last request let through
 
     def _open(self, now: float) -> bool:
         last = self._last
@@ -40,9 +42,19 @@ class KeyframeThrottle:
         if self._open(now):
             self._last = now
             self._pending = False
+            self._unanswered = True
             return True
         self._pending = True
         return False
+
+    def answered(self) -> None:
+        """A keyframe arrived (asked for or not)."""
+        self._unanswered = False
+
+    def on_its_way(self, now: float, within: float) -> bool:
+        """A request let through less than ``within`` seconds ago has had no keyframe yet."""
+        last = self._last
+        return self._unanswered and last is not None and 0 <= now - last < within
 
     @property
     def pending(self) -> bool:
@@ -59,5 +71,6 @@ class KeyframeThrottle:
         if self._pending and self._open(now):
             self._last = now
             self._pending = False
+            self._unanswered = True
             return True
         return False

@@ -65,6 +65,7 @@ S_in = TypeVar("S_in", contravariant=True)
 
 VIDEO_CACHE = 512
 VIDEO_CACHE_SECONDS = 3.0  # ...and at most this much of it (sfu/core/cache.py: a replay older is stale)
+FRESH_KEYFRAME_WAIT = 0.5  # a new outlet waits for a keyframe asked for this recently (not answered yet) instead of a replay
 VIDEO_CLOCK_RATE = 90_000  # RTP ticks per second of every video codec we forward
 VIDEO_EPOCH_SKIP = 600  # sequence numbers left out when a video section changes source
 AUDIO_CACHE = 128
@@ -248,6 +249,8 @@ class Forwarder(Generic[S]):
         inbound.last_abs_send_time = abs_send_time
         keyframe = inbound.key.kind == "video" and is_vp8_keyframe_start(view.payload)
         inbound.cache.put(view, keyframe)
+        if keyframe:
+            inbound.throttle.answered()
         if keyframe and inbound.layers is not None:
             inbound.frame_size = keyframe_size(view.payload) or inbound.frame_size
             if inbound.switching:
@@ -502,8 +505,11 @@ class Forwarder(Generic[S]):
         # Replay the cache from its last keyframe so the picture appears at
         # once, and ask the publisher for a fresh keyframe as well (throttled),
         # as docs/protocol.md promises; with nothing to replay, wait for that one.
-        replay = inbound.cache.since_last_keyframe()
         want_keyframe = self._keyframe_allowed(inbound, now)
+        # a keyframe asked for moments ago (another subscriber's start, in a join
+        # storm) comes within a round trip: start with it rather than replay
+        fresh_soon = not want_keyframe and inbound.throttle.on_its_way(now, FRESH_KEYFRAME_WAIT)
+        replay = [] if fresh_soon else inbound.cache.since_last_keyframe()
         if replay:  # paced: the first burst now, the rest as the lane's bucket allows
             abs_time = inbound.last_abs_send_time
             rewrite = outlet.rewriter.rewrite

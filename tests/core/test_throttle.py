@@ -46,3 +46,15 @@ def test_clock_going_backwards_does_not_block() -> None:
 def test_zero_interval_never_throttles() -> None:
     t = KeyframeThrottle(0.0)
     assert all(t.allow(1.0) for _ in range(3))
+
+
+def test_a_request_is_on_its_way_until_a_keyframe_or_the_wait_is_over() -> None:
+    t = KeyframeThrottle(min_interval=1.0)
+    assert not t.on_its_way(0.0, 0.5)  # nothing asked yet
+    assert t.allow(10.0)
+    assert t.on_its_way(10.2, 0.5)
+    assert not t.on_its_way(10.6, 0.5)  # asked too long ago: it may never come
+    t.answered()
+    assert not t.on_its_way(10.2, 0.5)  # it came
+    assert not t.allow(10.5) and t.due(11.1)  # a refused request, sent later, is on its way again
+    assert t.on_its_way(11.2, 0.5)

@@ -154,3 +154,40 @@ def test_switching_source_skips_a_marked_gap_then_stays_continuous() -> None:
         seqs += [RtpPacket.parse(d).sequence_number for _, d in fwd.on_rtp(bob, vp8_packet(9000 + i, i, False, ssrc=2222), 0)]
     first_of_bob = (seqs[9] + 1 + VIDEO_EPOCH_SKIP) & 0xFFFF  # a marked discontinuity, then continuous
     assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(10)] + [(first_of_bob + i) & 0xFFFF for i in range(5)]
+
+
+def test_in_a_storm_a_subscriber_starts_with_the_keyframe_just_asked_for_not_a_replay() -> None:
+    fwd: Forwarder[str] = Forwarder()
+    inbound: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
+    for i in range(5):
+        fwd.on_rtp(inbound, vp8_packet(100 + i, 3000 * i, keyframe=(i == 1)), 0)
+    first, first_rw = subscriber("first")
+    fwd.attach(first, inbound, 10.0)
+    replay, want_keyframe = fwd.ready(first, first_rw, 10.0)
+    assert len(replay) == 4 and want_keyframe  # the cache, and a fresh keyframe asked for
+    second, second_rw = subscriber("second")
+    fwd.attach(second, inbound, 10.1)
+    replay, want_keyframe = fwd.ready(second, second_rw, 10.1)
+    assert replay == [] and not want_keyframe and second.waiting_keyframe  # that keyframe is on its way
+    out = fwd.on_rtp(inbound, vp8_packet(105, 3000 * 5, keyframe=False), 0)
+    assert [s for s, _ in out] == ["first"]  # a delta frame: not for the one waiting
+    out = fwd.on_rtp(inbound, vp8_packet(106, 3000 * 6, keyframe=True), 0)
+    assert sorted(s for s, _ in out) == ["first", "second"]  # the keyframe: both
+    third, third_rw = subscriber("third")
+    fwd.attach(third, inbound, 10.3)
+    replay, _ = fwd.ready(third, third_rw, 10.3)
+    assert [RtpPacket.parse(d).payload for _, d in replay] == [vp8_packet(106, 0, True)[24:]]  # answered: replay again
+
+
+def test_a_keyframe_asked_for_that_never_comes_does_not_hold_up_later_subscribers() -> None:
+    fwd: Forwarder[str] = Forwarder()
+    inbound: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
+    for i in range(5):
+        fwd.on_rtp(inbound, vp8_packet(100 + i, 3000 * i, keyframe=(i == 1)), 0)
+    first, first_rw = subscriber("first")
+    fwd.attach(first, inbound, 10.0)
+    assert fwd.ready(first, first_rw, 10.0)[1]
+    late, late_rw = subscriber("late")
+    fwd.attach(late, inbound, 10.6)  # the publisher ignored that request
+    replay, _ = fwd.ready(late, late_rw, 10.6)
+    assert len(replay) == 4 and not late.waiting_keyframe
