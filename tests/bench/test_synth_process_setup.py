@@ -83,3 +83,4 @@ def test_the_vp8_payload_types_of_an_offer_are_noted() -> None:
              "m=video 9 UDP/TLS/RTP/SAVPF 97 98\r\na=rtpmap:97 VP8/90000\r\na=rtpmap:98 rtx/90000\r\n"
              "m=video 9 UDP/TLS/RTP/SAVPF 100\r\na=rtpmap:100 vp8/90000\r\n")  # fmt: skip
     assert [int(pt) for pt in VP8_RTPMAP.findall(offer)] == [97, 100]
+
