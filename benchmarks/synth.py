@@ -41,18 +41,16 @@ import re
 import socket
 import time
 import traceback
-import types
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
-import aiortc.rtcrtpreceiver
 import numpy as np
 import pylibsrtp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
-from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 
 from benchmarks.bigcall import SILENT_LEVEL, first_named_after, stamp_levels, view_message
 from benchmarks.media import PROFILES, LoopTrack, decode_vp8_frame, encode_opus, payload_key, rtp_payload, vp8_keyframe_start
@@ -734,30 +732,16 @@ _FOR_LIFE = contextlib.ExitStack()  # what this process enters once and never le
 
 def without_receive_state() -> None:
     """aiortc builds a jitter buffer, a NACK generator and a bitrate estimator
-    (1,000 rate buckets) in every receiver; this process's receivers never
-    run that path (its counters take the packets first, ``count_on``), so it
-    builds none: they were 12 % of a load worker's samples in a join storm,
+    (1,000 rate buckets) in every receiver, and a decoder queue and thread;
+    this process's receivers never run that path (its counters take the
+    packets first, ``count_on``), so it builds none: they were 12 % of a load worker's samples in a join storm,
     CPU the SFU under test then shares the machine with. The SFU's own swap,
     entered for the life of the process (no peer here needs its estimator);
-    and, as the SFU does, each certificate's fingerprints computed once, not
+    and, as the SFU does, one certificate fingerprint computed once, not
     three digests per section of every SDP written."""
     _FOR_LIFE.enter_context(receivers_without_receive_path())  # (held: a dropped one would undo the swap)
     fingerprints.install()
     RTCRtpReceiver.receive = receive_without_decoder  # type: ignore[method-assign]
-    aiortc.rtcrtpreceiver.queue = aiortc.rtcrtpreceiver.threading = _NO_DECODER  # type: ignore[assignment]
-
-
-class _Unbuilt:
-    """Stands for a receiver's decoder queue and error flag, which no receiver here uses."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-# what aiortc's receivers find as ``threading`` and ``queue``: a queue.Queue (three
-# Conditions) and a threading.Event per receiver were 7.5 % of a load worker's samples
-# in a join storm; no Thread (a decoder thread started anyway would fail, not hide)
-_NO_DECODER = types.SimpleNamespace(Queue=_Unbuilt, Event=_Unbuilt, Thread=None)
 
 
 async def receive_without_decoder(receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:

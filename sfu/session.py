@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import secrets
@@ -17,7 +18,7 @@ from collections import deque
 from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpCodecCapability, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
@@ -54,6 +55,12 @@ RELEASE_TIMEOUT = 3.0  # seconds for the store to free a seat
 ANSWER_TIMEOUT = 15.0  # a client that never answers a subscribe offer is dropped
 NEGOTIATION_DELAY = 0.05  # seconds to gather track changes into one subscribe offer
 CODECS = {"audio": ("audio/opus",), "video": ("video/vp8", "video/rtx")}
+
+
+@functools.cache
+def offered_codecs(kind: Kind) -> list[RTCRtpCodecCapability]:
+    """What a subscriber section offers (Opus; VP8 and its RTX), looked up once per kind."""
+    return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() in CODECS[kind]]
 
 
 def new_peer_connection() -> RTCPeerConnection:
@@ -420,8 +427,7 @@ class Session:
             with receivers_without_receive_path():  # a sendonly section never receives
                 t = pc.addTransceiver(SilentTrack(slot.kind), direction="sendonly")
             drop_idle_receiver(t.receiver)  # (what the swap does not cover)
-            caps = RTCRtpSender.getCapabilities(slot.kind)
-            t.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() in CODECS[slot.kind]])
+            t.setCodecPreferences(offered_codecs(slot.kind))
             dtls = t.sender.transport
             sink = self._sinks.get(id(dtls))
             if sink is None:

@@ -10,6 +10,7 @@ video call that is ~2,000 receivers, ~50 MB of state nothing reads.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -57,21 +58,30 @@ def _unused(*args: object, **kwargs: object) -> None:
     return None
 
 
+# what a receiver finds as ``queue`` and ``threading`` while built: its decoder queue
+# (three Conditions) and error flag (a fourth) come out None, as drop_idle_receiver
+# leaves them; no Thread, so a decoder thread started anyway fails rather than hides
+_NO_DECODER = types.SimpleNamespace(Queue=_unused, Event=_unused, Thread=None)
+
+
 @contextmanager
 def receivers_without_receive_path() -> Iterator[None]:
     """Build ``RTCRtpReceiver``s without that state in the first place.
 
     A video receiver's remote bitrate estimator alone is 1,000 rate buckets,
     allocated one by one: at 31 video sections per subscriber that was a
-    tenth of the SFU's CPU in a join storm, spent on objects dropped at once.
-    aiortc looks the three classes up in its module at construction, so they
-    are swapped there for the duration. Only around synchronous code (such as
+    tenth of the SFU's CPU in a join storm, spent on objects dropped at once;
+    and each receiver's decoder queue and error flag are four threading
+    Conditions. aiortc looks the three classes and the two modules up in its
+    module at construction, so they are swapped there for the duration. Only around synchronous code (such as
     ``addTransceiver``): no other task may build a receiver meanwhile (a
     client peer in the same process needs its estimator for REMB)."""
     module = aiortc.rtcrtpreceiver
-    saved = (module.JitterBuffer, module.NackGenerator, module.RemoteBitrateEstimator)
+    saved = (module.JitterBuffer, module.NackGenerator, module.RemoteBitrateEstimator, module.queue, module.threading)
     module.JitterBuffer = module.NackGenerator = module.RemoteBitrateEstimator = _unused  # type: ignore[assignment,misc]
+    module.queue = module.threading = _NO_DECODER  # type: ignore[assignment]
     try:
         yield
     finally:
-        module.JitterBuffer, module.NackGenerator, module.RemoteBitrateEstimator = saved  # type: ignore[misc]
+        module.JitterBuffer, module.NackGenerator, module.RemoteBitrateEstimator = saved[:3]  # type: ignore[misc]
+        module.queue, module.threading = saved[3:]

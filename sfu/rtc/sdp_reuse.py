@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-import aiortc.rtcpeerconnection as rtcpeerconnection
-from aiortc import RTCPeerConnection, RTCSessionDescription, sdp
+from aiortc import RTCPeerConnection, RTCSessionDescription, rtcpeerconnection, sdp
 
 __all__ = ["KEPT", "install", "remember"]
 
@@ -75,6 +74,6 @@ def _creator(kind: str) -> Any:
 
 def install() -> None:
     sdp.SessionDescription.parse = classmethod(_parse)  # type: ignore[method-assign,assignment]
-    rtcpeerconnection.wrap_session_description = _wrap  # what createOffer / createAnswer return through
+    rtcpeerconnection.wrap_session_description = _wrap  # type: ignore[assignment]  # what createOffer / createAnswer return through
     RTCPeerConnection.createOffer = _creator("offer")  # type: ignore[method-assign]
     RTCPeerConnection.createAnswer = _creator("answer")  # type: ignore[method-assign]
