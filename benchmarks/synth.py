@@ -734,11 +734,12 @@ def without_receive_state() -> None:
     """aiortc builds a jitter buffer, a NACK generator and a bitrate estimator
     (1,000 rate buckets) in every receiver, and a decoder queue and thread;
     this process's receivers never run that path (its counters take the
-    packets first, ``count_on``), so it builds none: they were 12 % of a load worker's samples in a join storm,
-    CPU the SFU under test then shares the machine with. The SFU's own swap,
-    entered for the life of the process (no peer here needs its estimator);
-    and, as the SFU does, one certificate fingerprint computed once, not
-    three digests per section of every SDP written."""
+    packets first, ``count_on``), so it builds none: they were 12 % of a
+    load worker's samples in a join storm, CPU the SFU under test then
+    shares the machine with. The SFU's own swap, entered for the life of the
+    process (no peer here needs its estimator); and, as the SFU does, each
+    certificate's fingerprints computed once, not three digests per section
+    of every SDP written."""
     _FOR_LIFE.enter_context(receivers_without_receive_path())  # (held: a dropped one would undo the swap)
     fingerprints.install()
     RTCRtpReceiver.receive = receive_without_decoder  # type: ignore[method-assign]

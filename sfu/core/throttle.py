@@ -40,12 +40,15 @@ class KeyframeThrottle:
         last one; the request is remembered and `due` reports it later.
         """
         if self._open(now):
-            self._last = now
-            self._pending = False
-            self._unanswered = True
+            self._let_through(now)
             return True
         self._pending = True
         return False
+
+    def _let_through(self, now: float) -> None:
+        self._last = now
+        self._pending = False
+        self._unanswered = True
 
     def answered(self) -> None:
         """A keyframe arrived (asked for or not)."""
@@ -69,8 +72,6 @@ class KeyframeThrottle:
         is cleared.
         """
         if self._pending and self._open(now):
-            self._last = now
-            self._pending = False
-            self._unanswered = True
+            self._let_through(now)
             return True
         return False

@@ -73,9 +73,10 @@ def receivers_without_receive_path() -> Iterator[None]:
     tenth of the SFU's CPU in a join storm, spent on objects dropped at once;
     and each receiver's decoder queue and error flag are four threading
     Conditions. aiortc looks the three classes and the two modules up in its
-    module at construction, so they are swapped there for the duration. Only around synchronous code (such as
-    ``addTransceiver``): no other task may build a receiver meanwhile (a
-    client peer in the same process needs its estimator for REMB)."""
+    module at construction, so they are swapped there for the duration. Only
+    around synchronous code (such as ``addTransceiver``): no other task may
+    build a receiver meanwhile (a client peer in the same process needs its
+    estimator for REMB)."""
     module = aiortc.rtcrtpreceiver
     saved = (module.JitterBuffer, module.NackGenerator, module.RemoteBitrateEstimator, module.queue, module.threading)
     module.JitterBuffer = module.NackGenerator = module.RemoteBitrateEstimator = _unused  # type: ignore[assignment,misc]

@@ -118,11 +118,17 @@ def test_ten_thousand_packets_with_loss_reorder_and_nack_repair() -> None:
         assert received[original.sequence_number] == original.payload
 
 
-def test_a_new_subscriber_gets_the_cached_keyframe_at_once_and_picture_loss_is_throttled() -> None:
+def cached_keyframe() -> tuple[Forwarder[str], Inbound[str]]:
+    """A forwarder whose video inbound has cached packets 101-104 since a keyframe (101)."""
     fwd: Forwarder[str] = Forwarder()
     inbound: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
     for i in range(5):
         fwd.on_rtp(inbound, vp8_packet(100 + i, 3000 * i, keyframe=(i == 1)), 0)
+    return fwd, inbound
+
+
+def test_a_new_subscriber_gets_the_cached_keyframe_at_once_and_picture_loss_is_throttled() -> None:
+    fwd, inbound = cached_keyframe()
     late, rewriter = subscriber("late")
     fwd.attach(late, inbound, 10.0)
     replay, want_keyframe = fwd.ready(late, rewriter, 10.0)
@@ -157,10 +163,7 @@ def test_switching_source_skips_a_marked_gap_then_stays_continuous() -> None:
 
 
 def test_in_a_storm_a_subscriber_starts_with_the_keyframe_just_asked_for_not_a_replay() -> None:
-    fwd: Forwarder[str] = Forwarder()
-    inbound: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
-    for i in range(5):
-        fwd.on_rtp(inbound, vp8_packet(100 + i, 3000 * i, keyframe=(i == 1)), 0)
+    fwd, inbound = cached_keyframe()
     first, first_rw = subscriber("first")
     fwd.attach(first, inbound, 10.0)
     replay, want_keyframe = fwd.ready(first, first_rw, 10.0)
@@ -180,10 +183,7 @@ def test_in_a_storm_a_subscriber_starts_with_the_keyframe_just_asked_for_not_a_r
 
 
 def test_a_keyframe_asked_for_that_never_comes_does_not_hold_up_later_subscribers() -> None:
-    fwd: Forwarder[str] = Forwarder()
-    inbound: Inbound[str] = Inbound(TrackKey("alice", "video"), VP8, KINDS)
-    for i in range(5):
-        fwd.on_rtp(inbound, vp8_packet(100 + i, 3000 * i, keyframe=(i == 1)), 0)
+    fwd, inbound = cached_keyframe()
     first, first_rw = subscriber("first")
     fwd.attach(first, inbound, 10.0)
     assert fwd.ready(first, first_rw, 10.0)[1]

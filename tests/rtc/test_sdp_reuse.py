@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aiortc import RTCPeerConnection, RTCRtpSender, sdp
+from aiortc import RTCPeerConnection, sdp
 
 from sfu.rtc import sdp_reuse
 from sfu.rtc.silent_track import SilentTrack
-from sfu.session import CODECS, new_peer_connection
+from sfu.session import new_peer_connection, offered_codecs
 
 ANSWER = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
@@ -60,7 +60,7 @@ def subscriber_sections(pc: RTCPeerConnection, count: int, inactive_from: int) -
     for i in range(count):
         kind = "audio" if i % 2 else "video"
         t = pc.addTransceiver(SilentTrack(kind), direction="sendonly" if i < inactive_from else "inactive")
-        t.setCodecPreferences([c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() in CODECS[kind]])
+        t.setCodecPreferences(offered_codecs(kind))
 
 
 async def check_created(pc: RTCPeerConnection, kind: str) -> None:
