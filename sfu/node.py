@@ -120,10 +120,27 @@ class SfuNode:
         except Exception:
             log.exception("session %s failed", admission.participant_id)
         finally:
-            await session.close()  # frees the seat first thing after leaving the call
+            await self._retire(session, call, admission)
+        return ws
+
+    async def _retire(self, session: Session, call: Call, admission: Admission) -> None:
+        """Close the session and forget its call once empty, even when the
+        handler is cancelled meanwhile (aiohttp's ``handler_cancellation``,
+        on by default in its test server, cancels it as the client's
+        connection drops): the close goes on to its end and the call is not
+        left behind with nobody in it."""
+
+        def forget(_: object = None) -> None:
             call.discharge(admission)
             self._forget_if_empty(call)
-        return ws
+
+        closing = asyncio.ensure_future(session.close())  # frees the seat first thing after leaving the call
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            closing.add_done_callback(forget)
+            raise
+        forget()
 
     def _forget_if_empty(self, call: Call) -> None:
         if call.empty and self.calls.get(call.call_id) is call:

@@ -313,3 +313,26 @@ async def test_shutdown_does_not_wait_on_a_client_that_does_not_read(tmp_path: P
     await asyncio.wait_for(serving.__aexit__(None, None, None), 20)  # the app's cleanup ends every call
     print(f"shutdown with a stuck client: {time.monotonic() - started:.2f} s")
     attacker.close()
+
+
+async def test_a_call_everyone_dropped_out_of_is_forgotten(tmp_path: Path) -> None:
+    """Clients whose connections drop during their session's close (aiohttp
+    then cancels the handler, as its test server does by default) leave no
+    empty call behind, with its timer, on the node: neither after a
+    revocation nor when they just vanish."""
+    async with running_server(tmp_path) as (client, config):
+        node = client.app[SFU]
+        for revoke in (True, False):
+            token = (await (await client.post("/api/links", json={"type": "video"})).json())["token"]
+            raw = []
+            for name in ("a", "b"):
+                grant = await (await client.post(f"/api/links/{token}/join", json={"name": name})).json()
+                raw.append(await asyncio.get_running_loop().run_in_executor(None, RawClient, grant["ws_url"]))
+            assert await wait_for(lambda: sum(len(c.sessions) for c in node.calls.values()) == 2, 5)
+            call_id = next(iter(node.calls))
+            if revoke:
+                assert (await client.delete(f"/api/links/{token}")).status == 204
+            for r in raw:
+                r.close()
+            assert await wait_for(lambda: not node.calls, 5), {k: len(c.sessions) for k, c in node.calls.items()}
+            assert await client.app[LINKS].store.count_connected(call_id) == 0  # the seats are free
