@@ -737,9 +737,9 @@ def without_receive_state() -> None:
     packets first, ``count_on``), so it builds none: they were 12 % of a
     load worker's samples in a join storm, CPU the SFU under test then
     shares the machine with. The SFU's own swap, entered for the life of the
-    process (no peer here needs its estimator); and, as the SFU does, each
-    certificate's fingerprints computed once, not three digests per section
-    of every SDP written."""
+    process (no peer here needs its estimator); and, as the SFU does, one
+    fingerprint (sha-256) per section, computed once per certificate, not
+    three digests per section of every SDP written."""
     _FOR_LIFE.enter_context(receivers_without_receive_path())  # (held: a dropped one would undo the swap)
     fingerprints.install()
     RTCRtpReceiver.receive = receive_without_decoder  # type: ignore[method-assign]
