@@ -32,6 +32,7 @@ from pylibsrtp import Policy, Session
 import sfu.native as native
 from sfu.core.extensions import Ext
 from sfu.core.packet import RtpView
+from sfu.rtc.srtp import OUTBOUND_WINDOW
 
 KINDS = {1: Ext.MID, 3: Ext.ABS_SEND_TIME}
 SUB_IDS = {Ext.MID: 1, Ext.ABS_SEND_TIME: 3}
@@ -41,7 +42,7 @@ PROFILE, KEY_LENGTH = Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28  # what subscribe
 def new_sink(sock: socket.socket, addr: tuple[str, int]) -> Any:
     policy = Policy(key=os.urandom(KEY_LENGTH), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE)
     policy.allow_repeat_tx = True
-    policy.window_size = 1024
+    policy.window_size = OUTBOUND_WINDOW
     if hasattr(native, "MAX_STREAMS"):  # one session per SSRC, made by the sink from the policy
         return native.new_sink(sock, addr, policy)
     return native.new_sink(sock, addr, Session(policy))  # older build: one session per connection

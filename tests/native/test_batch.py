@@ -8,8 +8,10 @@ split an SSRC's rollover counter or replay state would show.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
+import struct
 import subprocess
 from typing import Any, Iterator
 
@@ -18,7 +20,7 @@ import pytest
 import sfu.native as native
 from sfu.core.rewriter import Rewriter as Reference
 
-from .loopback import Receiver, udp_socket
+from .loopback import Receiver, policy, udp_socket
 from .streams import stream
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason=f"native fan-out not built: {native.BUILD_ERROR}")
@@ -113,7 +115,6 @@ def test_a_refused_destination_mid_batch_costs_only_its_own_datagram(sender: Any
 def first_policy() -> Any:
     from pylibsrtp import Policy
 
-    from .loopback import policy
 
     return policy("AEAD_AES_128_GCM", bytes(28), Policy.SSRC_ANY_OUTBOUND)
 
@@ -168,3 +169,37 @@ def test_a_full_socket_buffer_drops_the_rest_of_the_batch_counted(slow_link: tup
     assert 0 < sent < len(sinks) and failed == group.cut_short  # the first few went, the rest dropped
     assert {s.last_errno for s in sinks if s.failed} <= {11, 105}  # EAGAIN, ENOBUFS
     sock.close()
+
+
+def test_the_sending_window_refuses_only_a_packet_further_behind_than_it(sender: Any) -> None:
+    """The product's sessions keep a replay window of OUTBOUND_WINDOW packets
+    (sfu/rtc/srtp.py): a repair that late is dropped and counted; one within
+    it is sent, exactly as one session per connection would send it."""
+    from pylibsrtp import Policy
+
+    from sfu.rtc.srtp import OUTBOUND_WINDOW
+
+    from .loopback import PROFILES, session
+
+    receiver = Receiver(sender)
+    key = os.urandom(PROFILES["AEAD_AES_128_GCM"][1])
+    windowed = policy("AEAD_AES_128_GCM", key, Policy.SSRC_ANY_OUTBOUND)
+    windowed.window_size = OUTBOUND_WINDOW
+    receiver.rx = session("AEAD_AES_128_GCM", key, Policy.SSRC_ANY_INBOUND)
+    receiver.reference = session("AEAD_AES_128_GCM", key, Policy.SSRC_ANY_OUTBOUND)
+    receiver.sink.close()
+    receiver.sink = native.new_sink(sender, receiver.socket.getsockname(), windowed)
+    packets = {seq: struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 77) + bytes(100) for seq in range(1, 400)}
+    arrived = []
+    for seq in range(1, 301):
+        if seq not in (300 - OUTBOUND_WINDOW, 301 - OUTBOUND_WINDOW):
+            receiver.sink.send(packets[seq])
+        if seq % 50 == 0:
+            arrived += receiver.drain()  # (before the receiving socket's buffer is full)
+    receiver.sink.send(packets[300 - OUTBOUND_WINDOW])  # just past the window: refused
+    receiver.sink.send(packets[301 - OUTBOUND_WINDOW])  # inside it: sent
+    arrived += receiver.drain()
+    assert receiver.sink.failed == 1
+    assert [int.from_bytes(p[2:4], "big") for p in arrived[-3:]] == [299, 300, 301 - OUTBOUND_WINDOW], len(arrived)
+    assert packets[300 - OUTBOUND_WINDOW] not in arrived
+    receiver.close()
