@@ -244,9 +244,39 @@ static PyTypeObject GroupType = {
 
 /* ---------------------------------------------------------------- module */
 
+#ifdef CALLSFU_OPENSSL
+/* gcm_policy(key_and_salt): the GcmPolicy a Sink makes its own AES-GCM streams from. */
+static PyObject *gcm_policy(PyObject *module, PyObject *arg)
+{
+    Py_buffer b;
+    PyObject *out;
+    GcmPolicy *p;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    if (b.len != 16 + 12 && b.len != 32 + 12) {
+        PyBuffer_Release(&b);
+        return PyErr_Format(PyExc_ValueError, "an AES-GCM master key and salt is 28 or 44 bytes, not %zd", b.len);
+    }
+    if ((out = PyByteArray_FromStringAndSize(NULL, sizeof(GcmPolicy)))) {
+        p = (GcmPolicy *)PyByteArray_AS_STRING(out);
+        memset(p, 0, sizeof *p);
+        p->key_len = (int)b.len - 12;
+        memcpy(p->master, b.buf, (size_t)b.len);
+    }
+    PyBuffer_Release(&b);
+    return out;
+}
+#endif
+
+static PyMethodDef module_methods[] = {
+#ifdef CALLSFU_OPENSSL
+    {"gcm_policy", gcm_policy, METH_O,
+     "gcm_policy(key_and_salt) -> bytearray: the policy of a Sink that protects with its own AES-GCM streams"},
+#endif
+    {NULL}};
+
 static struct PyModuleDef fanout_module = {
     PyModuleDef_HEAD_INIT, "sfu.native._fanout",
-    "callsfu's native fan-out: Rewriter, Sink, FanoutGroup (see sfu/native/__init__.py).", -1, NULL};
+    "callsfu's native fan-out: Rewriter, Sink, FanoutGroup (see sfu/native/__init__.py).", -1, module_methods};
 
 PyMODINIT_FUNC PyInit__fanout(void)
 {
@@ -258,7 +288,12 @@ PyMODINIT_FUNC PyInit__fanout(void)
         PyModule_AddObjectRef(m, "Sink", (PyObject *)&SinkType) < 0 ||
         PyModule_AddObjectRef(m, "FanoutGroup", (PyObject *)&GroupType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_PACKET", MAX_PACKET) < 0 || PyModule_AddIntConstant(m, "BATCH", BATCH) < 0 ||
-        PyModule_AddIntConstant(m, "MAX_STREAMS", MAX_STREAMS) < 0) {
+        PyModule_AddIntConstant(m, "MAX_STREAMS", MAX_STREAMS) < 0 ||
+#ifdef CALLSFU_OPENSSL
+        PyModule_AddIntConstant(m, "GCM_WINDOW", WINDOW) < 0) {
+#else
+        PyModule_AddIntConstant(m, "GCM_WINDOW", 0) < 0) {
+#endif
         Py_DECREF(m);
         return NULL;
     }

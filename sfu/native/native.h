@@ -75,6 +75,26 @@ typedef int (*protect_fn)(void *ctx, void *packet, int *len);
 typedef int (*create_fn)(void **ctx, const void *policy);
 typedef int (*dealloc_fn)(void *ctx);
 
+/* The key of a sink's own AES-GCM streams (gcm.c): it starts as libsrtp's
+ * srtp_policy_t does (the SSRC type, then the SSRC the sink sets per
+ * stream); the master key, then the 12-byte master salt, zero-padded. */
+typedef struct {
+    int type;
+    unsigned int ssrc;
+    int key_len; /* 16: AEAD_AES_128_GCM, 32: AEAD_AES_256_GCM */
+    uint8_t master[32 + 14];
+} GcmPolicy;
+
+/* The replay window of gcm.c's streams (packets) = sfu.rtc.srtp.OUTBOUND_WINDOW. */
+#define WINDOW 128
+
+#ifdef CALLSFU_OPENSSL
+/* libsrtp's create/dealloc/protect, for one SSRC of AEAD_AES_{128,256}_GCM. */
+int gcm_create(void **ctx, const void *policy);
+int gcm_dealloc(void *ctx);
+int gcm_protect(void *ctx, void *packet, int *len);
+#endif
+
 /* Most SSRCs one subscriber connection sends RTP on (a media and an RTX
  * SSRC per section); past it new SSRCs are dropped and counted. */
 #define MAX_STREAMS 256

@@ -15,6 +15,9 @@
  * state never split. The connection's own aiortc session still protects its
  * RTCP (SRTCP keeps separate keys and indices), never its RTP.
  *
+ * With OpenSSL (gcm.c), a sink whose policy is a GcmPolicy (a bytearray made
+ * by gcm_policy()) makes its per-SSRC streams with gcm.c instead of libsrtp.
+ *
  * Errors are counted on the sink, never raised.
  */
 #include "native.h"
@@ -81,6 +84,15 @@ static int Sink_init(SinkObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "a Sink is initialised once");
         return -1;
     }
+#ifdef CALLSFU_OPENSSL
+    if (PyByteArray_Check(policy) && PyByteArray_GET_SIZE(policy) == (Py_ssize_t)sizeof(GcmPolicy) &&
+        !policy_ptr && !create && !dealloc && !protect) { /* our own AES-GCM streams (gcm.c) */
+        policy_ptr = (uintptr_t)PyByteArray_AS_STRING(policy);
+        create = (uintptr_t)gcm_create;
+        dealloc = (uintptr_t)gcm_dealloc;
+        protect = (uintptr_t)gcm_protect;
+    }
+#endif
     if (!policy_ptr || !create || !dealloc || !protect || port > 0xFFFF) {
         PyErr_SetString(PyExc_ValueError, "Sink needs an SRTP policy, srtp_create/dealloc/protect and a port below 65536");
         return -1;
@@ -208,7 +220,16 @@ static PyMemberDef Sink_members[] = {
     {"last_errno", T_INT, offsetof(SinkObject, last_errno), READONLY, "errno of the last failed send"},
     {NULL}};
 
+static PyObject *Sink_get_protection(SinkObject *self, void *closure)
+{
+#ifdef CALLSFU_OPENSSL
+    if (self->protect == gcm_protect) return PyUnicode_FromString("gcm");
+#endif
+    return PyUnicode_FromString("libsrtp");
+}
+
 static PyGetSetDef Sink_getset[] = {
+    {"protection", (getter)Sink_get_protection, NULL, "what protects its RTP: 'gcm' (gcm.c) or 'libsrtp'", NULL},
     {"closed", (getter)Sink_get_closed, NULL, "True once closed", NULL},
     {"ssrcs", (getter)Sink_get_ssrcs, NULL, "the SSRCs that have an SRTP session here, in order of first use", NULL},
     {NULL}};

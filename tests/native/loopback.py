@@ -15,6 +15,7 @@ from typing import Any
 from pylibsrtp import Policy, Session
 
 import sfu.native as native
+from sfu.rtc.srtp import OUTBOUND_WINDOW
 
 PROFILES = {  # libsrtp profile: master key + salt length
     "AES128_CM_SHA1_80": (Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30),
@@ -26,7 +27,7 @@ PROFILES = {  # libsrtp profile: master key + salt length
 def policy(profile: str, key: bytes, direction: int) -> Policy:
     made = Policy(key=key, ssrc_type=direction, srtp_profile=PROFILES[profile][0])
     made.allow_repeat_tx = True  # as aiortc sets them
-    made.window_size = 1024
+    made.window_size = OUTBOUND_WINDOW  # as the SFU's sinks have it: AES-GCM runs on sfu/native/gcm.c
     return made
 
 
